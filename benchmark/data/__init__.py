@@ -1,0 +1,1 @@
+"""Datasets in the common IRSTD layout, the embedded synthetic dataset, and transforms."""

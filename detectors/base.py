@@ -1,0 +1,78 @@
+"""The detector contract shared by all networks.
+
+A detector is a ``torch.nn.Module`` whose ``forward(x)`` takes a normalized image batch
+``(B, C, H, W)`` with ``C`` in {1, 3} and ``H, W`` multiples of 32, and returns a
+:class:`DetectorOutput`: logits (no sigmoid) of the final map at the input size, the
+deep-supervision side logits (also at the input size), and a decoder feature map for
+methods that work on features. Which output is final is explicit, never an index
+convention.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, NamedTuple
+
+import torch
+from torch import nn
+
+from benchmark.registry import DETECTORS
+
+
+class DetectorOutput(NamedTuple):
+    """What a detector returns. A NamedTuple so torch.compile and tracing accept it."""
+
+    logits: torch.Tensor  # (B, 1, H, W), the map used at test time
+    side: tuple[torch.Tensor, ...]  # deep-supervision logits, each (B, 1, H, W); may be empty
+    features: torch.Tensor | None  # decoder feature map (B, F, h, w) for feature-based methods
+
+
+@dataclass(frozen=True)
+class DetectorInfo:
+    """Facts about a detector that the profiles, records and listings use.
+
+    ``paper_lr``/``paper_loss`` are the published training advice; the ``paper``
+    profile may use them, and every record says what was used.
+    """
+
+    name: str
+    paper: str
+    reference_code: str
+    side_outputs: int  # number of deep-supervision side outputs (0 if none)
+    published_params_m: float | None = None  # at default width, 3-channel input
+    published_macs_g: float | None = None  # at 1x3x256x256
+    paper_lr: float | None = None
+    paper_loss: str | None = None
+    notes: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+DetectorFactory = Callable[..., nn.Module]
+
+
+def register_detector(info: DetectorInfo) -> Callable[[DetectorFactory], DetectorFactory]:
+    """Register a factory ``f(in_channels=3, width=1.0) -> nn.Module`` under ``info.name``."""
+
+    def decorator(factory: DetectorFactory) -> DetectorFactory:
+        DETECTORS.add(info.name, factory, info=info)
+        return factory
+
+    return decorator
+
+
+def detector_info(name: str) -> DetectorInfo:
+    return DETECTORS.entry(name).meta["info"]
+
+
+def build_detector(name: str, in_channels: int = 3, width: float = 1.0, **options: Any) -> nn.Module:
+    """Build a registered detector; ``width`` scales channel counts (1.0 = published)."""
+    if in_channels not in (1, 3):
+        raise ValueError(f"in_channels must be 1 or 3, got {in_channels}")
+    if width <= 0:
+        raise ValueError(f"width must be > 0, got {width}")
+    return DETECTORS.get(name)(in_channels=in_channels, width=width, **options)
+
+
+def scaled(channels: int, width: float, minimum: int = 1) -> int:
+    """Channel count at a width multiplier, never below ``minimum``."""
+    return max(minimum, int(round(channels * width)))

@@ -1,0 +1,1 @@
+"""Supervision schemes, one module per method, registered in ``benchmark.registry.METHODS``."""

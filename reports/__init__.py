@@ -1,0 +1,1 @@
+"""Report compilers: tables and plots from stored cell records (never imports torch)."""

@@ -1,0 +1,77 @@
+"""Every registered detector, tested the moment it is registered (timm's pattern)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from benchmark.padding import pad_bottom_right
+from benchmark.registry import DETECTORS
+from detectors.base import DetectorOutput, build_detector, detector_info
+
+ALL = DETECTORS.names()
+TEST_WIDTH = 0.25  # reduced width keeps the CPU test fast; architecture is unchanged
+
+
+def _padded_batch(h: int, w: int, channels: int, batch: int = 2) -> torch.Tensor:
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(batch, channels, h, w)).astype(np.float32)
+    return torch.from_numpy(pad_bottom_right(images, 32))
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("size", [(96, 128), (100, 100)])
+def test_forward_backward_contract(name: str, channels: int, size: tuple[int, int]) -> None:
+    torch.manual_seed(0)
+    model = build_detector(name, in_channels=channels, width=TEST_WIDTH)
+    x = _padded_batch(*size, channels)
+    out = model(x)
+    assert isinstance(out, DetectorOutput)
+    assert out.logits.shape == (x.shape[0], 1, *x.shape[-2:])
+    info = detector_info(name)
+    assert len(out.side) == info.side_outputs
+    for side in out.side:
+        assert side.shape == out.logits.shape
+    # logits, not probabilities: a sigmoid inside would confine values to [0, 1]
+    assert out.logits.min() < 0 or out.logits.max() > 1
+    loss = out.logits.mean() + sum(s.mean() for s in out.side)
+    if out.features is not None:
+        assert out.features.shape[0] == x.shape[0] and out.features.ndim == 4
+        loss = loss + out.features.mean()
+    loss.backward()
+    missing = [n for n, p in model.named_parameters() if p.requires_grad and (p.grad is None or not torch.isfinite(p.grad).all())]
+    assert not missing, f"no finite gradient reaches: {missing[:5]}"
+    dead = [n for n, p in model.named_parameters() if p.requires_grad and p.grad.abs().sum() == 0]
+    assert len(dead) <= len(list(model.parameters())) // 10, f"zero gradient for {dead[:5]}"
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_eval_is_deterministic(name: str) -> None:
+    torch.manual_seed(0)
+    model = build_detector(name, in_channels=1, width=TEST_WIDTH).eval()
+    x = _padded_batch(64, 64, 1)
+    with torch.no_grad():
+        a, b = model(x).logits, model(x).logits
+    assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_published_parameter_count(name: str) -> None:
+    info = detector_info(name)
+    if info.published_params_m is None:
+        pytest.skip(f"{name} has no published parameter count")
+    model = build_detector(name, in_channels=3)
+    params_m = sum(p.numel() for p in model.parameters()) / 1e6
+    tolerance = info.extra.get("params_tolerance", 0.02)
+    assert abs(params_m - info.published_params_m) <= tolerance * info.published_params_m, (
+        f"{name}: {params_m:.3f} M parameters, published {info.published_params_m} M"
+    )
+
+
+def test_width_scales_down() -> None:
+    for name in ALL:
+        full = sum(p.numel() for p in build_detector(name, 1).parameters())
+        small = sum(p.numel() for p in build_detector(name, 1, width=0.25).parameters())
+        assert small < full / 4, name
