@@ -4,14 +4,15 @@ A detector is a ``torch.nn.Module`` whose ``forward(x)`` takes a normalized imag
 ``(B, C, H, W)`` with ``C`` in {1, 3} and ``H, W`` multiples of 32, and returns a
 :class:`DetectorOutput`: logits (no sigmoid) of the final map at the input size, the
 deep-supervision side logits (also at the input size), and a decoder feature map for
-methods that work on features. Which output is final is explicit, never an index
-convention.
+methods that work on features, and optional named auxiliary heads (ISNet's edge map)
+that only the detector's own paper loss uses. Which output is final is explicit, never
+an index convention.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, Mapping, NamedTuple
 
 import torch
 from torch import nn
@@ -25,6 +26,7 @@ class DetectorOutput(NamedTuple):
     logits: torch.Tensor  # (B, 1, H, W), the map used at test time
     side: tuple[torch.Tensor, ...]  # deep-supervision logits, each (B, 1, H, W); may be empty
     features: torch.Tensor | None  # decoder feature map (B, F, h, w) for feature-based methods
+    aux: Mapping[str, torch.Tensor] | None = None  # detector-specific heads, e.g. ISNet's {"edge": logits}
 
 
 @dataclass(frozen=True)
