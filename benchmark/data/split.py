@@ -1,0 +1,54 @@
+"""In-memory form of one split of one dataset, as the engine and methods use it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Sample:
+    """One image with its labels. ``mask`` keeps the raw 0..255 values (soft pixels too)."""
+
+    name: str
+    subset: str
+    image: np.ndarray  # uint8 (H, W) grey
+    mask: np.ndarray | None  # uint8 (H, W), None where the dataset ships points only
+    centroid: np.ndarray  # int32 (n, 2) row/col
+    coarse: np.ndarray  # int32 (n, 2) row/col
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.image.shape  # type: ignore[return-value]
+
+    def points(self, label_type: str) -> np.ndarray:
+        if label_type == "centroid":
+            return self.centroid
+        if label_type == "coarse":
+            return self.coarse
+        raise ValueError(f"label type {label_type!r} has no points (use 'centroid' or 'coarse')")
+
+
+@dataclass
+class Split:
+    """A list of samples plus what identifies them (for records and caches)."""
+
+    dataset: str
+    split: str
+    samples: list[Sample]
+    fingerprint: str
+    repairs: list[str] = field(default_factory=list)  # documented fixes applied while reading
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    @property
+    def subsets(self) -> list[str]:
+        return [s.subset for s in self.samples]
+
+    def head(self, n: int | None) -> "Split":
+        """The first ``n`` samples (all if None): the reduced profiles' subsets."""
+        if n is None or n >= len(self.samples):
+            return self
+        return Split(self.dataset, self.split, self.samples[:n], f"{self.fingerprint}:head{n}", self.repairs)

@@ -1,0 +1,64 @@
+"""Normalization and training augmentation (BasicIRSTD's pipeline, field-notes 3.0).
+
+Random crop of ``crop`` pixels (zero-padded after normalization when the image is
+smaller), drawn with probability ``pos_prob`` so that it contains a randomly chosen
+labelled pixel; then vertical flip, horizontal flip and transpose, each with p = 0.5.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from benchmark.data.split import Sample
+
+
+def norm_stats(samples: Sequence[Sample]) -> tuple[float, float]:
+    """Mean of per-image means and mean of per-image stds (grey 0..255), as LESPS computes."""
+    means = [float(s.image.mean()) for s in samples]
+    stds = [float(s.image.std()) for s in samples]
+    return float(np.mean(means)), float(np.mean(stds))
+
+
+def normalize(image: np.ndarray, mean: float, std: float) -> np.ndarray:
+    return (image.astype(np.float32) - mean) / std
+
+
+def random_crop(
+    arrays: Sequence[np.ndarray], positive: np.ndarray, crop: int, pos_prob: float, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """Crop every array with one window; ``positive`` (bool) marks pixels a crop may target."""
+    h, w = arrays[0].shape[-2:]
+    ph, pw = max(h, crop), max(w, crop)
+    if (ph, pw) != (h, w):
+        arrays = [np.pad(a, [(0, 0)] * (a.ndim - 2) + [(0, ph - h), (0, pw - w)]) for a in arrays]
+        positive = np.pad(positive, [(0, ph - h), (0, pw - w)])
+    coords = None
+    if pos_prob > 0 and rng.random() < pos_prob:
+        rows, cols = np.nonzero(positive)
+        if len(rows):
+            k = rng.integers(len(rows))
+            coords = rows[k], cols[k]
+    if coords is None:
+        top, left = rng.integers(0, ph - crop + 1), rng.integers(0, pw - crop + 1)
+    else:
+        r, c = coords
+        top = rng.integers(max(0, r - crop + 1), min(r, ph - crop) + 1)
+        left = rng.integers(max(0, c - crop + 1), min(c, pw - crop) + 1)
+    return [a[..., top : top + crop, left : left + crop] for a in arrays]
+
+
+def random_flips(arrays: Sequence[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
+    """Vertical flip, horizontal flip, transpose (p = 0.5 each), the same for every array."""
+    vflip, hflip, transpose = rng.random(3) < 0.5
+    out = []
+    for a in arrays:
+        if vflip:
+            a = a[..., ::-1, :]
+        if hflip:
+            a = a[..., :, ::-1]
+        if transpose:
+            a = np.swapaxes(a, -1, -2)
+        out.append(np.ascontiguousarray(a))
+    return out

@@ -1,0 +1,96 @@
+"""Profiles: the training schedule and protocol a cell runs under.
+
+``paper`` follows BasicIRSTD's full-supervision protocol (400 epochs, batch 16, 256
+crops with positive-crop probability 0.5, Adam 5e-4, milestones at 50% and 75% of
+training, x0.1) and lets each method apply its own published settings on top
+(``Method.paper_overrides``). ``quick`` and ``smoke`` shrink it for CPUs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from benchmark.errors import ConfigError, UnknownNameError
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    epochs: int
+    batch_size: int
+    crop_size: int
+    pos_prob: float = 0.5  # probability that a crop is drawn around a labelled pixel (BasicIRSTD)
+    optimizer: str = "adam"  # adam | adamw | adagrad | sgd
+    lr: float = 5e-4
+    weight_decay: float = 0.0
+    scheduler: str = "multistep"  # multistep | cosine | constant
+    milestones: tuple[float, ...] = (0.5, 0.75)  # fractions of epochs (400 -> 200, 300)
+    gamma: float = 0.1
+    min_lr: float = 1e-5  # cosine floor
+    deep_supervision: str = "mean"  # how side-output losses combine: mean | sum | final
+    eval_every: int = 5  # epochs between test evaluations (the last epoch is always evaluated)
+    checkpoint_every: int = 5  # epochs between resumable checkpoints
+    detector_width: float = 1.0  # channel multiplier (1.0 = published network)
+    in_channels: int = 3  # grey replicated to 3 channels as PAL and D2D do; LESPS uses 1
+    max_train_images: int | None = None  # first N training images (reduced profiles)
+    max_test_images: int | None = None
+    amp: bool = True  # bf16 autocast, used on CUDA only
+    num_workers: int = 0  # data-loading processes
+    eval_batch_size: int = 8
+    apply_method_defaults: bool = True  # let methods set their published optimizer/loss/schedule
+
+    def with_overrides(self, overrides: dict[str, Any]) -> "Profile":
+        known = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ConfigError(f"unknown profile field(s) {unknown}; known: {sorted(known)}")
+        clean = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
+        return dataclasses.replace(self, **clean)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+PROFILES: dict[str, Profile] = {
+    "paper": Profile("paper", epochs=400, batch_size=16, crop_size=256, num_workers=4),
+    # the paper's protocol at a fraction of the epochs, for real data on a CPU or a short GPU check
+    "short": Profile("short", epochs=20, batch_size=8, crop_size=256, eval_every=5, checkpoint_every=5),
+    # the embedded default on a laptop CPU: reduced width, whole 128x128 synthetic images
+    "quick": Profile(
+        "quick",
+        apply_method_defaults=False,
+        epochs=30,
+        batch_size=8,
+        crop_size=128,
+        lr=2e-3,
+        detector_width=0.25,
+        in_channels=1,
+        eval_every=10,
+        checkpoint_every=10,
+        milestones=(0.7,),
+    ),
+    # CI-sized: a few images, a few epochs; proves the pipeline, not the method
+    "smoke": Profile(
+        "smoke",
+        apply_method_defaults=False,
+        epochs=2,
+        batch_size=4,
+        crop_size=64,
+        lr=1e-3,
+        detector_width=0.125,
+        in_channels=1,
+        eval_every=1,
+        checkpoint_every=1,
+        max_train_images=8,
+        max_test_images=6,
+    ),
+}
+
+
+def get_profile(name: str) -> Profile:
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise UnknownNameError(f"unknown profile {name!r}; known profiles: {', '.join(PROFILES)}") from None

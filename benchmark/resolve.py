@@ -1,0 +1,48 @@
+"""From a cell as written to the configuration it really runs: canonical names, the
+method's options with defaults filled in, the profile after the method's published
+settings, and the key that names the record."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from benchmark.cells import Cell, config_key
+from benchmark.errors import ConfigError
+from benchmark.profiles import Profile
+from benchmark.registry import DATASETS, DETECTORS, METHODS
+
+# bump when the engine changes in a way that changes results of an unchanged config
+PROTOCOL_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ResolvedCell:
+    cell: Cell  # with canonical registry names
+    method: Any  # methods.base.Method instance
+    profile: Profile
+    config: dict[str, Any]
+    key: str
+
+
+def resolve(cell: Cell) -> ResolvedCell:
+    """Raise a clear error for unknown names or options; otherwise the runnable config."""
+    detector = DETECTORS.resolve_name(cell.detector)
+    method_name = METHODS.resolve_name(cell.method)
+    dataset = DATASETS.resolve_name(cell.dataset)
+    method = METHODS.get(method_name)(**dict(cell.method_options))
+    if cell.labels not in method.label_types:
+        raise ConfigError(
+            f"method {method_name!r} trains on labels {'/'.join(method.label_types)}, not {cell.labels!r} "
+            f"(cell {cell.name})"
+        )
+    profile = cell.base_profile()
+    if profile.apply_method_defaults:
+        # the method's published setting, then the user's explicit overrides on top
+        profile = profile.with_overrides(method.paper_overrides()).with_overrides(dict(cell.profile_overrides))
+    canonical = dataclasses.replace(cell, detector=detector, method=method_name, dataset=dataset)
+    cell_dict = canonical.to_dict()
+    cell_dict["method_options"] = dict(method.options)
+    config = {"protocol_version": PROTOCOL_VERSION, "cell": cell_dict, "profile": profile.to_dict()}
+    return ResolvedCell(canonical, method, profile, config, config_key(config))

@@ -1,0 +1,117 @@
+"""The method contract: a method owns the supervision, not the training loop.
+
+The engine calls, in order:
+  ``setup(ctx)``                once, before training: offline pseudo-labels (MCLC, COM,
+                                diffusion) or initial labels; writes ``ctx.labels``;
+  ``epoch_indices(epoch, ctx)`` which training samples the epoch uses (PAL's pools);
+  ``loss(out, batch, ctx)``     the loss of one batch (in-batch targets, e.g. GSACP);
+  ``end_epoch(epoch, ctx)``     label evolution (LESPS, PAL), using ``ctx.predict``.
+
+``ctx.labels`` (one float32 map in [0, 1] per training image) belongs to the engine: it
+checkpoints it and logs its quality against the ground truth, which the method itself
+never sees unless it is ``privileged`` (and then the record says so).
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Sequence
+
+import numpy as np
+import torch
+
+from benchmark import losses
+from benchmark.data.points import point_map
+from benchmark.data.split import Sample
+from benchmark.errors import ConfigError
+from benchmark.profiles import Profile
+from benchmark.registry import METHODS
+from detectors.base import DetectorOutput
+
+
+@dataclass
+class MethodContext:
+    """Everything a method may use. ``samples`` carry masks only for privileged methods."""
+
+    samples: list[Sample]
+    label_type: str  # centroid | coarse | full
+    profile: Profile
+    labels: list[np.ndarray]
+    rng: np.random.Generator
+    workdir: Path
+    predict: Callable[[Sequence[int]], list[np.ndarray]]  # probability maps of training images
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    state: dict[str, Any] = field(default_factory=dict)
+
+    def points(self, index: int) -> np.ndarray:
+        return self.samples[index].points(self.label_type)
+
+
+class Method:
+    """Base class: naive supervision by ``ctx.labels`` with the profile's combination rule."""
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    protocol: ClassVar[str] = ""  # which paper/code version this follows, for every record
+    label_types: ClassVar[tuple[str, ...]] = ("centroid", "coarse")
+    privileged: ClassVar[bool] = False  # reads full training masks
+    defaults: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, **options: Any):
+        unknown = [k for k in options if k not in self.defaults]
+        if unknown:
+            close = difflib.get_close_matches(unknown[0], list(self.defaults), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(
+                f"method {self.name!r} has no option {unknown[0]!r}.{hint} "
+                f"Options: {', '.join(f'{k}={v}' for k, v in self.defaults.items()) or '(none)'}"
+            )
+        self.options = {**self.defaults, **options}
+
+    # profile ------------------------------------------------------------------------
+    def paper_overrides(self) -> dict[str, Any]:
+        """Profile fields of the method's own published setting (applied in ``paper``)."""
+        return {}
+
+    # hooks --------------------------------------------------------------------------
+    def setup(self, ctx: MethodContext) -> None:
+        """Default: train on the point labels themselves."""
+        ctx.labels[:] = [point_map(ctx.points(i), s.shape) for i, s in enumerate(ctx.samples)]
+
+    def epoch_indices(self, epoch: int, ctx: MethodContext) -> np.ndarray | None:
+        return None  # all samples
+
+    def output_loss(self, logits: torch.Tensor, batch: dict[str, torch.Tensor], ctx: MethodContext) -> torch.Tensor:
+        return losses.soft_iou(logits, batch["label"])
+
+    def loss(self, out: DetectorOutput, batch: dict[str, torch.Tensor], ctx: MethodContext) -> torch.Tensor:
+        per_output = [self.output_loss(o, batch, ctx) for o in (out.logits, *out.side)]
+        return losses.combine_outputs(per_output, ctx.profile.deep_supervision)
+
+    def end_epoch(self, epoch: int, ctx: MethodContext) -> dict[str, Any]:
+        """Return a log dict; ``{"labels_changed": True}`` makes the engine log label quality."""
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "options": dict(self.options),
+            "protocol": self.protocol,
+            "privileged": self.privileged,
+        }
+
+
+def register_method(cls: type[Method]) -> type[Method]:
+    """Class decorator: register under ``cls.name``."""
+    if not cls.name:
+        raise ValueError(f"{cls.__qualname__} needs a class attribute 'name'")
+    METHODS.add(cls.name, cls, description=cls.description)
+    return cls

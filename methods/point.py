@@ -1,0 +1,25 @@
+"""Naive point supervision: train directly on the single-point labels.
+
+The "without LESPS" row of the LESPS paper: the same Gaussian focal loss, no label
+evolution, so the detector learns to fire on the point pixels only.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from benchmark import losses
+from methods.base import Method, MethodContext, register_method
+
+
+@register_method
+class Point(Method):
+    name = "point"
+    description = "naive point supervision: the point labels as targets, LESPS's focal loss"
+    protocol = "LESPS @9292bba5 without label evolution: Gaussian focal loss, outputs summed"
+
+    def output_loss(self, logits: torch.Tensor, batch: dict[str, torch.Tensor], ctx: MethodContext) -> torch.Tensor:
+        return losses.gaussian_focal(logits, batch["label"])
+
+    def paper_overrides(self) -> dict:
+        return {"deep_supervision": "sum"}
