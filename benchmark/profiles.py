@@ -57,19 +57,19 @@ PROFILES: dict[str, Profile] = {
     "paper": Profile("paper", epochs=400, batch_size=16, crop_size=256, num_workers=4),
     # the paper's protocol at a fraction of the epochs, for real data on a CPU or a short GPU check
     "short": Profile("short", epochs=20, batch_size=8, crop_size=256, eval_every=5, checkpoint_every=5),
-    # the embedded default on a laptop CPU: reduced width, whole 128x128 synthetic images
+    # the embedded default on a laptop CPU: quarter width, 64x64 crops of the 128x128 synthetic images
     "quick": Profile(
         "quick",
         apply_method_defaults=False,
-        epochs=30,
+        epochs=20,
         batch_size=8,
-        crop_size=128,
-        lr=2e-3,
+        crop_size=64,
+        lr=5e-3,  # from scratch in 20 epochs; 2e-3 reached IoU 34.5, 5e-3 59.1 (full, seed 0)
         detector_width=0.25,
         in_channels=1,
         eval_every=10,
-        checkpoint_every=10,
-        milestones=(0.7,),
+        checkpoint_every=5,
+        milestones=(0.75,),
     ),
     # CI-sized: a few images, a few epochs; proves the pipeline, not the method
     "smoke": Profile(

@@ -1,0 +1,1 @@
+"""Benchmarks behind ``pointbench bench ...``: measured figures, never timed tests."""

@@ -1,0 +1,303 @@
+"""The ``pointbench`` command: run, list, status, report, bench.
+
+Every subcommand is a function of its parsed arguments (no global state). User errors
+(bad paths, unknown names, malformed suites) print one message naming the fix and exit
+with status 2; a run with failed cells exits with status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from benchmark.errors import PointbenchError
+
+EPILOG = """examples:
+  pointbench run                                   # the quick suite on the embedded synthetic data
+  pointbench run --suite table1 --data-root DIR    # a paper table on the real datasets
+  pointbench run --suite smoke --data-root ../shared/data --methods full,point
+  pointbench list detectors 'DNA*' --json
+  pointbench status --suite quick
+  pointbench report --selection best
+  pointbench bench metrics --data-root ../shared/data --json
+"""
+
+
+def _csv(text: str) -> list[str]:
+    return [t for t in (p.strip() for p in text.replace(" ", ",").split(",")) if t]
+
+
+def _methods(text: str) -> list[str]:
+    """Comma-separated specs, commas inside [...] kept: 'full,lesps[start=epoch:50,k=0.5]'."""
+    out, depth, current = [], 0, ""
+    for ch in text:
+        depth += ch == "["
+        depth -= ch == "]"
+        if ch == "," and depth == 0:
+            out.append(current.strip())
+            current = ""
+        else:
+            current += ch
+    if current.strip():
+        out.append(current.strip())
+    return out
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        return [int(s) for s in _csv(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seeds must be integers, got {text!r}") from None
+
+
+def _emit(args: argparse.Namespace, payload: Any, text: Callable[[], str]) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(payload, indent=1, default=str))
+    else:
+        print(text())
+
+
+# run --------------------------------------------------------------------------------
+def _suite_from_args(args: argparse.Namespace):
+    from benchmark.suites import load_suite
+
+    return load_suite(args.suite).with_axes(
+        detectors=args.detectors, methods=args.methods, datasets=args.datasets,
+        labels=args.labels, seeds=args.seeds, profile=args.profile,
+    )
+
+
+def _run_options(args: argparse.Namespace):
+    from benchmark.engine import RunOptions
+
+    return RunOptions(
+        data_root=Path(args.data_root) if args.data_root else None,
+        cache_dir=Path(args.cache_dir) if args.cache_dir else None,
+        device=args.device,
+        keep_checkpoint=args.keep_checkpoints,
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from benchmark.dispatch import EXECUTORS, plan, preflight
+    from benchmark.store import Store
+
+    suite = _suite_from_args(args)
+    store = Store(args.results, suite.name)
+    work = plan(suite.cells(), store)
+    options = _run_options(args)
+    preflight(work.todo, options)
+    print(
+        f"suite {suite.name}: {len(work.resolved)} cells, {len(work.done)} already done, {len(work.todo)} to run "
+        f"(profile {suite.profile}; records in {store.dir})",
+        file=sys.stderr,
+    )
+    records = EXECUTORS[args.executor](work.todo, store, options)
+    failed = [r for r in records if r["status"] != "done"]
+    keys = {rc.key for rc in work.resolved}
+    frame_records = [r for r in store.records() if r["key"] in keys]
+    _print_report(args, frame_records)
+    for r in failed:
+        print(f"failed: {r['name']}: {r['error']['type']}: {r['error']['message']} (record {store.record_path(r['key'])})",
+              file=sys.stderr)
+    return 1 if failed else 0
+
+
+# report -----------------------------------------------------------------------------
+def _print_report(args: argparse.Namespace, records: list[dict]) -> None:
+    from benchmark.store import records_frame
+    from reports.tables import markdown_table, summarize
+
+    frame = records_frame(records)
+    summary = summarize(frame, selection=getattr(args, "selection", "last"), subset=getattr(args, "subset", "all"))
+    _emit(args, summary.to_dict(orient="records"), lambda: markdown_table(summary))
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from benchmark.store import load_records
+
+    records = load_records(args.results, args.suite and [args.suite])
+    if not records:
+        raise PointbenchError(f"no records under {args.results!r}; run `pointbench run` first or pass --results DIR")
+    _print_report(args, records)
+    return 0
+
+
+# list -------------------------------------------------------------------------------
+def cmd_list(args: argparse.Namespace) -> int:
+    from benchmark.registry import DATASETS, DETECTORS, METHODS
+
+    pattern = args.pattern or "*"
+    if args.kind == "detectors":
+        from benchmark.detector_stats import detector_cost
+
+        rows = [{**detector_cost(n), "source": DETECTORS.entry(n).source} for n in DETECTORS.names(pattern)]
+        _emit(args, rows, lambda: _table(rows, ["name", "params_m", "macs_g", "side_outputs", "paper_lr", "paper_loss"]))
+    elif args.kind == "methods":
+        rows = []
+        for n in METHODS.names(pattern):
+            entry = METHODS.entry(n)
+            cls = entry.obj
+            rows.append({
+                "name": n, "description": cls.description, "labels": list(cls.label_types),
+                "privileged": cls.privileged, "options": dict(cls.defaults), "protocol": cls.protocol,
+                "source": entry.source,
+            })
+        _emit(args, rows, lambda: _table(rows, ["name", "labels", "privileged", "options", "description"]))
+    elif args.kind == "datasets":
+        rows = [
+            {"name": n, "description": s.description, "mean": s.mean, "std": s.std, "parts": list(s.parts), "embedded": s.embedded}
+            for n in DATASETS.names(pattern) for s in [DATASETS.get(n)]
+        ]
+        _emit(args, rows, lambda: _table(rows, ["name", "mean", "std", "parts", "description"]))
+    elif args.kind == "suites":
+        from benchmark.suites import available_suites, load_suite
+
+        rows = []
+        for n in available_suites():
+            s = load_suite(n)
+            rows.append({"name": n, "profile": s.profile, "cells": len(s.cells()), "description": s.description})
+        _emit(args, rows, lambda: _table(rows, ["name", "profile", "cells", "description"]))
+    else:
+        from benchmark.profiles import PROFILES
+
+        rows = [p.to_dict() for p in PROFILES.values()]
+        _emit(args, rows, lambda: _table(rows, ["name", "epochs", "batch_size", "crop_size", "optimizer", "lr", "detector_width", "in_channels"]))
+    return 0
+
+
+def _table(rows: list[dict], columns: list[str]) -> str:
+    from tabulate import tabulate
+
+    return tabulate([[r.get(c) for c in columns] for r in rows], headers=columns, tablefmt="simple", floatfmt=".3f")
+
+
+# status -----------------------------------------------------------------------------
+def cmd_status(args: argparse.Namespace) -> int:
+    from benchmark.dispatch import plan
+    from benchmark.store import Store
+
+    suite = _suite_from_args(args)
+    store = Store(args.results, suite.name)
+    work = plan(suite.cells(), store)
+    states: dict[str, list[str]] = {"done": [], "failed": [], "running": [], "pending": []}
+    for rc in work.resolved:
+        states[store.status(rc.key)].append(rc.cell.name)
+    payload = {"suite": suite.name, "results": str(store.dir), **{k: {"count": len(v), "cells": v} for k, v in states.items()}}
+
+    def text() -> str:
+        lines = [f"suite {suite.name} ({store.dir}): " + ", ".join(f"{len(v)} {k}" for k, v in states.items())]
+        for state in ("failed", "running", "pending"):
+            lines += [f"  {state:8s} {name}" for name in states[state]]
+        return "\n".join(lines)
+
+    _emit(args, payload, text)
+    return 0
+
+
+# bench ------------------------------------------------------------------------------
+def cmd_bench(args: argparse.Namespace) -> int:
+    if args.what == "metrics":
+        from benchmark.bench.metrics_bench import bench_metrics
+
+        result = bench_metrics(Path(args.data_root) if args.data_root else None, Path(args.cache_dir) if args.cache_dir else None)
+        _emit(args, result, lambda: (
+            f"SIRST3 test: {result['images']} images, {result['targets']} targets, {result['pixels'] / 1e6:.1f} Mpixels ({result['cpu']})\n"
+            f"pointbench.metrics: {result['seconds']:.3f} s = {result['images_per_second']:.0f} images/s\n"
+            f"field reference loop: {result['field_loop_seconds']:.2f} s ({result['speedup']:.1f}x slower); "
+            f"same numbers: {result['same_numbers_as_field_loop']}"
+        ))
+        return 0
+    raise PointbenchError(f"unknown benchmark {args.what!r}")
+
+
+# parser -----------------------------------------------------------------------------
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--results", default="results", help="results folder (default: ./results)")
+    p.add_argument("--data-root", help="folder holding SIRST/, NUDT-SIRST/, IRSTD-1K/, SIRST3/ (default: $POINTBENCH_DATA or ./data)")
+    p.add_argument("--cache-dir", help="Arrow cache and synthetic data (default: $POINTBENCH_CACHE or ~/.cache/pointbench)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _add_grid(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--suite", default="quick", help="built-in suite name or path of a .toml file (default: quick)")
+    p.add_argument("--detectors", type=_csv, help="replace the suite's detectors, e.g. DNANet,UIUNet")
+    p.add_argument("--methods", type=_methods, help="replace the suite's methods, e.g. 'full,lesps[start=epoch:50]'")
+    p.add_argument("--datasets", type=_csv, help="replace the suite's datasets, e.g. SIRST,SIRST3")
+    p.add_argument("--labels", type=_csv, help="replace the suite's label types: centroid,coarse")
+    p.add_argument("--seeds", type=_seeds, help="replace the suite's seeds, e.g. 0,1,2")
+    p.add_argument("--profile", help="replace the suite's profile: paper, short, quick or smoke")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pointbench",
+        description="Reproducible benchmark of single-point-supervised infrared small target detection.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run a suite's cells (skipping finished ones), then print its table",
+                         description="Run every cell of a suite that has no finished record, then print the table. "
+                                     "Interrupted cells resume from their last checkpoint.")
+    _add_grid(run)
+    _add_common(run)
+    run.add_argument("--executor", default="serial", choices=["serial"], help="how cells run (default: serial)")
+    run.add_argument("--device", help="torch device, e.g. cpu or cuda:0 (default: cuda if available)")
+    run.add_argument("--keep-checkpoints", action="store_true", help="keep each finished cell's last checkpoint")
+    run.set_defaults(func=cmd_run, selection="last", subset="all")
+
+    lst = sub.add_parser("list", help="list detectors, methods, datasets, suites or profiles")
+    lst.add_argument("kind", choices=["detectors", "methods", "datasets", "suites", "profiles"])
+    lst.add_argument("pattern", nargs="?", help="shell wildcard, e.g. 'DNA*'")
+    lst.add_argument("--json", action="store_true", help="machine-readable output")
+    lst.set_defaults(func=cmd_list)
+
+    status = sub.add_parser("status", help="done / failed / running / pending cells of a suite")
+    _add_grid(status)
+    _add_common(status)
+    status.set_defaults(func=cmd_status)
+
+    report = sub.add_parser("report", help="tables from stored records (no training)")
+    _add_common(report)
+    report.add_argument("--suite", help="only this suite's records (default: all)")
+    report.add_argument("--selection", default="last", choices=["last", "best"],
+                        help="last epoch (default) or best test IoU over evaluated epochs, as PAL/D2D report")
+    report.add_argument("--subset", default="all", help="SIRST3 part to report (default: all images pooled)")
+    report.set_defaults(func=cmd_report)
+
+    bench = sub.add_parser("bench", help="measured benchmarks")
+    bench.add_argument("what", choices=["metrics"], help="metrics: evaluate the SIRST3 test set on one core")
+    _add_common(bench)
+    bench.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")  # nothing is downloaded at run time
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except PointbenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; finished cells are saved, unfinished ones resume from their checkpoint", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

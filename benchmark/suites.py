@@ -1,0 +1,115 @@
+"""Suites: TOML files naming the axes of a grid and a profile.
+
+    description = "..."
+    profile = "quick"                      # paper | short | quick | smoke
+    detectors = ["DNANet"]
+    methods = ["full", "point", "lesps[start=epoch:50]"]
+    datasets = ["synthetic"]
+    labels = ["centroid", "coarse"]        # methods that train on full masks get "full" instead
+    seeds = [0, 1, 2]
+    [profile_overrides]                    # optional: any profile field
+    epochs = 10
+
+Built-in suites live in ``benchmark/suites/``; ``--suite path/to/file.toml`` runs a user's.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from benchmark.cells import Cell, parse_spec
+from benchmark.errors import ConfigError
+from benchmark.profiles import get_profile
+from benchmark.registry import METHODS
+
+SUITE_DIR = Path(__file__).resolve().parent / "suites"
+AXES = ("detectors", "methods", "datasets", "labels", "seeds")
+KEYS = {"description", "profile", "profile_overrides", *AXES}
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    description: str
+    profile: str
+    detectors: tuple[str, ...]
+    methods: tuple[str, ...]
+    datasets: tuple[str, ...]
+    labels: tuple[str, ...]
+    seeds: tuple[int, ...]
+    profile_overrides: dict[str, Any] = field(default_factory=dict)
+    source: str = ""
+
+    def with_axes(self, **axes: Any) -> "Suite":
+        """The suite with some axes or the profile replaced (CLI flags); None keeps an axis."""
+        changes = {k: (tuple(v) if k in AXES else v) for k, v in axes.items() if v is not None}
+        return replace(self, **changes)
+
+    def cells(self) -> list[Cell]:
+        """The grid, with each method's label types applied and duplicates removed."""
+        cells: list[Cell] = []
+        overrides = tuple(sorted(self.profile_overrides.items()))
+        for detector, spec, dataset, seed in itertools.product(self.detectors, self.methods, self.datasets, self.seeds):
+            method, options = parse_spec(spec)
+            accepted = METHODS.get(method).label_types
+            labels = [l for l in self.labels if l in accepted] or ([accepted[0]] if accepted == ("full",) else [])
+            for label in labels:
+                cell = Cell(detector, method, dataset, label, int(seed), self.profile, tuple(sorted(options.items())), overrides)
+                if cell not in cells:
+                    cells.append(cell)
+        return cells
+
+
+def available_suites() -> list[str]:
+    return sorted(p.stem for p in SUITE_DIR.glob("*.toml"))
+
+
+def load_suite(name_or_path: str) -> Suite:
+    """A built-in suite by name, or a TOML file by path."""
+    path = Path(name_or_path)
+    if not (path.suffix == ".toml" or path.is_file()):
+        path = SUITE_DIR / f"{name_or_path}.toml"
+        if not path.is_file():
+            close = difflib.get_close_matches(name_or_path, available_suites(), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(
+                f"unknown suite {name_or_path!r}.{hint} Built-in suites: {', '.join(available_suites())}; "
+                f"or pass the path of a .toml file"
+            )
+    if not path.is_file():
+        raise ConfigError(f"suite file {str(path)!r} not found")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"suite file {str(path)!r} is not valid TOML: {exc}") from exc
+    unknown = sorted(set(data) - KEYS)
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], sorted(KEYS), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(
+            f"suite file {str(path)!r} has unknown key {unknown[0]!r}{hint}; known keys: {', '.join(sorted(KEYS))}"
+        )
+    missing = [k for k in AXES if k not in data]
+    if missing:
+        raise ConfigError(f"suite file {str(path)!r} lacks {', '.join(missing)}; every axis must be listed")
+    profile = data.get("profile", "quick")
+    base = get_profile(profile)
+    overrides = data.get("profile_overrides", {})
+    base.with_overrides(overrides)  # validates the field names now, not mid-grid
+    return Suite(
+        name=path.stem,
+        description=data.get("description", ""),
+        profile=profile,
+        detectors=tuple(data["detectors"]),
+        methods=tuple(data["methods"]),
+        datasets=tuple(data["datasets"]),
+        labels=tuple(data["labels"]),
+        seeds=tuple(int(s) for s in data["seeds"]),
+        profile_overrides=dict(overrides),
+        source=str(path),
+    )
