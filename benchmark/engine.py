@@ -27,7 +27,7 @@ from benchmark.cells import Cell
 from benchmark.data.catalog import dataset_spec
 from benchmark.data.loader import load_split
 from benchmark.data.split import Split
-from benchmark.data.training import epoch_loader
+from benchmark.data.training import TrainingData
 from benchmark.data.transforms import norm_stats
 from benchmark.inference import autocast, predict_probs
 from benchmark.profiles import Profile
@@ -135,6 +135,9 @@ class _Run:
             predict=self.predict_train,
             device=self.device,
         )
+        self.training = TrainingData(
+            self.train.samples, self.ctx.labels, self.cell.labels, self.norm, self.channels, self.profile, self.cell.data_seed
+        )
         self.history: list[dict[str, Any]] = []
         self.label_quality: list[dict[str, float]] = []
         self.best: dict[str, Any] | None = None
@@ -222,10 +225,7 @@ class _Run:
     def train_epoch(self, epoch: int) -> dict[str, Any]:
         torch.manual_seed(seed_hash(self.cell.init_seed, "epoch", epoch))
         indices = self.method.epoch_indices(epoch, self.ctx)
-        loader = epoch_loader(
-            self.train.samples, self.ctx.labels, self.cell.labels, self.norm, self.channels,
-            self.profile, self.cell.data_seed, epoch, indices,
-        )
+        loader = self.training.loader(epoch, indices)
         self.model.train()
         total, batches, images = 0.0, 0, 0
         start = time.perf_counter()

@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from detectors.base import kaiming_init_
+
 
 def conv_bn(in_channels: int, out_channels: int, stride: int = 1) -> nn.Sequential:
     """3x3 conv (with bias, as in the reference code) followed by BatchNorm."""
@@ -101,13 +103,4 @@ def resize(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=True)
 
 
-def init_weights(module: nn.Module) -> None:
-    """He-normal (fan-out) convs with zero bias and unit BatchNorm, the reference's init."""
-    for m in module.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
+init_weights = kaiming_init_  # the reference init, shared with the other detectors

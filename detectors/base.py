@@ -78,3 +78,15 @@ def build_detector(name: str, in_channels: int = 3, width: float = 1.0, **option
 def scaled(channels: int, width: float, minimum: int = 1) -> int:
     """Channel count at a width multiplier, never below ``minimum``."""
     return max(minimum, int(round(channels * width)))
+
+
+def kaiming_init_(module: nn.Module) -> None:
+    """He-normal (fan-out) convs with zero bias, unit BatchNorm: the init most references use."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)

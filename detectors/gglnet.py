@@ -23,23 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from detectors.base import DetectorInfo, DetectorOutput, register_detector, scaled
+from detectors.base import DetectorInfo, DetectorOutput, kaiming_init_, register_detector, scaled
 
 
-def kaiming_init_(module: nn.Module) -> None:
-    """The reference's init (He normal, fan-out) for the convs it applies it to.
-
-    The reference leaves its attention convs and SE layers at PyTorch's default init, so
-    this is called per block rather than once for the whole network.
-    """
-    for m in module.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
 
 
 def conv_bn(in_channels: int, out_channels: int, stride: int = 1, relu: bool = True) -> list[nn.Module]:

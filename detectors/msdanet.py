@@ -38,8 +38,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from detectors._wavelet import HaarBank
-from detectors.base import DetectorInfo, DetectorOutput, register_detector, scaled
-from detectors.gglnet import BasicBlock, DownBlock, SqueezeExcite, conv_bn, kaiming_init_
+from detectors.base import DetectorInfo, DetectorOutput, kaiming_init_, register_detector, scaled
+from detectors.gglnet import BasicBlock, DownBlock, SqueezeExcite, conv_bn
 
 
 def _basic_conv(in_channels: int, out_channels: int, kernel_size: int, dilation: int = 1) -> nn.Sequential:

@@ -33,6 +33,10 @@ def test_smoke_suite_trains_on_sirst_then_skips(tmp_path: Path, data_root: Path,
     assert records[0].stat().st_mtime == (tmp_path / "smoke" / records[0].name).stat().st_mtime
     code, out, _ = run_cli(capsys, "status", *common, "--json")
     assert json.loads(out)["done"]["count"] == 1
+    code, out, _ = run_cli(capsys, "report", "--results", str(tmp_path), "--json")
+    rows = json.loads(out)
+    assert code == 0 and len(rows) == 1
+    assert rows[0]["detector"] == "DNANet" and rows[0]["iou"] == record["metrics"]["last"]["subsets"]["all"]["iou"]
 
 
 def test_unknown_detector_suggests_closest(tmp_path: Path, capsys) -> None:
