@@ -31,6 +31,7 @@ from benchmark.data.training import TrainingData
 from benchmark.data.transforms import norm_stats
 from benchmark.inference import autocast, predict_probs
 from benchmark.profiles import Profile
+from benchmark.pseudolabels import label_quality
 from benchmark.provenance import provenance
 from benchmark.resolve import ResolvedCell, resolve
 from benchmark.schema import SCHEMA_VERSION, Evaluation, Record
@@ -89,15 +90,10 @@ def make_scheduler(optimizer: torch.optim.Optimizer, profile: Profile) -> torch.
 
 
 def label_iou(labels: Sequence[np.ndarray], split: Split) -> float | None:
-    """Dataset-level IoU (%) of the training labels (> 0.5) against the ground truth."""
-    inter = union = 0
-    for label, sample in zip(labels, split.samples):
-        if sample.mask is None:
-            return None
-        a, b = label > 0.5, sample.mask > 127
-        inter += int(np.count_nonzero(a & b))
-        union += int(np.count_nonzero(a | b))
-    return 100.0 * inter / union if union else 0.0
+    """Dataset-level IoU (%) of the training labels against the ground truth (None without masks)."""
+    if any(s.mask is None for s in split.samples):
+        return None
+    return label_quality(labels, split.samples)["iou"]
 
 
 class _Run:
@@ -134,6 +130,10 @@ class _Run:
             workdir=workdir,
             predict=self.predict_train,
             device=self.device,
+            dataset=self.cell.dataset,
+            fingerprint=self.train.fingerprint,
+            seed=self.cell.seed,
+            cache_dir=options.cache_dir,
         )
         self.training = TrainingData(
             self.train.samples, self.ctx.labels, self.cell.labels, self.norm, self.channels, self.profile, self.cell.data_seed
@@ -266,6 +266,7 @@ class _Run:
         try:
             for epoch in range(self.start_epoch, epochs):
                 entry = self.train_epoch(epoch)
+                self.ctx.last_epoch = entry
                 method_log = self.method.end_epoch(epoch, self.ctx) or {}
                 if method_log.pop("labels_changed", False):
                     quality = self.log_label_quality(epoch + 1)

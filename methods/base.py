@@ -1,8 +1,10 @@
 """The method contract: a method owns the supervision, not the training loop.
 
 The engine calls, in order:
-  ``setup(ctx)``                once, before training: offline pseudo-labels (MCLC, COM,
-                                diffusion) or initial labels; writes ``ctx.labels``;
+  ``setup(ctx)``                once, before training: writes ``ctx.labels``, by default
+                                from ``initial_labels`` (the point maps; offline
+                                pseudo-labels for MCLC, COM, diffusion, cached by content
+                                key when ``cache_initial_labels`` is set);
   ``epoch_indices(epoch, ctx)`` which training samples the epoch uses (PAL's pools);
   ``loss(out, batch, ctx)``     the loss of one batch (in-batch targets, e.g. GSACP);
   ``end_epoch(epoch, ctx)``     label evolution (LESPS, PAL), using ``ctx.predict``.
@@ -43,7 +45,12 @@ class MethodContext:
     workdir: Path
     predict: Callable[[Sequence[int]], list[np.ndarray]]  # probability maps of training images
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-    state: dict[str, Any] = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict)  # checkpointed with the labels
+    dataset: str = ""
+    fingerprint: str = ""  # of the training split: part of pseudo-label cache keys
+    seed: int = 0  # the cell's seed
+    cache_dir: Path | None = None
+    last_epoch: dict[str, Any] = field(default_factory=dict)  # the log of the epoch just trained (loss, lr)
 
     def points(self, index: int) -> np.ndarray:
         return self.samples[index].points(self.label_type)
@@ -58,6 +65,8 @@ class Method:
     label_types: ClassVar[tuple[str, ...]] = ("centroid", "coarse")
     privileged: ClassVar[bool] = False  # reads full training masks
     defaults: ClassVar[dict[str, Any]] = {}
+    cache_initial_labels: ClassVar[bool] = False  # expensive offline labels: cache by content key
+    labels_version: ClassVar[str] = "1"  # bump when initial_labels' output changes
 
     def __init__(self, **options: Any):
         unknown = [k for k in options if k not in self.defaults]
@@ -76,9 +85,24 @@ class Method:
         return {}
 
     # hooks --------------------------------------------------------------------------
+    def initial_labels(
+        self, samples: Sequence[Sample], label_type: str, rng: np.random.Generator, progress: bool = False
+    ) -> list[np.ndarray]:
+        """Labels before training (float32 in [0, 1]): the point maps unless overridden.
+
+        Offline methods (MCLC, COM, the diffusion annotator) make their pseudo-masks here;
+        ``pointbench labels`` calls this to measure their quality and speed.
+        """
+        return [point_map(s.points(label_type), s.shape) for s in samples]
+
     def setup(self, ctx: MethodContext) -> None:
-        """Default: train on the point labels themselves."""
-        ctx.labels[:] = [point_map(ctx.points(i), s.shape) for i, s in enumerate(ctx.samples)]
+        if self.cache_initial_labels:
+            from benchmark.pseudolabels import cached_initial_labels
+
+            made = cached_initial_labels(self, ctx.samples, ctx.dataset, ctx.fingerprint, ctx.label_type, ctx.seed, ctx.cache_dir)
+            ctx.labels[:] = made.labels
+        else:
+            ctx.labels[:] = self.initial_labels(ctx.samples, ctx.label_type, ctx.rng)
 
     def epoch_indices(self, epoch: int, ctx: MethodContext) -> np.ndarray | None:
         return None  # all samples
@@ -99,6 +123,13 @@ class Method:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         pass
+
+    @property
+    def spec(self) -> str:
+        """``name[key=value,...]`` with only the options that differ from the defaults."""
+        from benchmark.cells import format_spec
+
+        return format_spec(self.name, {k: v for k, v in self.options.items() if self.defaults.get(k) != v})
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from methods.base import Method, MethodContext, register_method
+from methods.base import Method, register_method
 
 
 @register_method
@@ -15,8 +15,8 @@ class Full(Method):
     label_types = ("full",)
     privileged = True  # by definition: it trains on the full masks
 
-    def setup(self, ctx: MethodContext) -> None:
-        ctx.labels[:] = [(s.mask > 127).astype(np.float32) for s in ctx.samples]  # type: ignore[operator]
+    def initial_labels(self, samples, label_type, rng, progress=False) -> list[np.ndarray]:
+        return [(s.mask > 127).astype(np.float32) for s in samples]  # type: ignore[operator]
 
     def paper_overrides(self) -> dict:
         return {"deep_supervision": "mean"}
