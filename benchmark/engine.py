@@ -224,6 +224,7 @@ class _Run:
 
     def train_epoch(self, epoch: int) -> dict[str, Any]:
         torch.manual_seed(seed_hash(self.cell.init_seed, "epoch", epoch))
+        self.ctx.epoch = epoch
         indices = self.method.epoch_indices(epoch, self.ctx)
         loader = self.training.loader(epoch, indices)
         self.model.train()

@@ -51,6 +51,7 @@ class MethodContext:
     seed: int = 0  # the cell's seed
     cache_dir: Path | None = None
     last_epoch: dict[str, Any] = field(default_factory=dict)  # the log of the epoch just trained (loss, lr)
+    epoch: int = 0  # 0-based epoch being trained (set by the engine before each epoch)
 
     def points(self, index: int) -> np.ndarray:
         return self.samples[index].points(self.label_type)
