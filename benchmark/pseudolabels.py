@@ -28,7 +28,8 @@ from benchmark.seeding import seed_hash
 @dataclass
 class LabelSet:
     labels: list[np.ndarray]
-    seconds: float  # time to make them (when they were made)
+    seconds: float  # wall time to make them (when they were made)
+    cpu_seconds: float  # process CPU time: what a loaded machine does not inflate
     targets: int  # number of point targets they were made from
     key: str
     from_cache: bool
@@ -36,6 +37,10 @@ class LabelSet:
     @property
     def seconds_per_target(self) -> float:
         return self.seconds / self.targets if self.targets else float("nan")
+
+    @property
+    def cpu_seconds_per_target(self) -> float:
+        return self.cpu_seconds / self.targets if self.targets else float("nan")
 
 
 def labels_key(method: Any, dataset: str, fingerprint: str, label_type: str, seed: int) -> str:
@@ -62,11 +67,13 @@ def visible_samples(method: Any, samples: Sequence[Sample]) -> list[Sample]:
 
 def make_initial_labels(
     method: Any, samples: Sequence[Sample], dataset: str, label_type: str, seed: int, progress: bool = False
-) -> tuple[list[np.ndarray], float]:
+) -> tuple[list[np.ndarray], float, float]:
+    """Labels, wall seconds and CPU seconds (this process) to make them."""
     rng = labels_rng(method, dataset, label_type, seed)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     labels = method.initial_labels(visible_samples(method, samples), label_type, rng, progress=progress)
-    return [np.asarray(l, dtype=np.float32) for l in labels], time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+    return [np.asarray(l, dtype=np.float32) for l in labels], seconds, cpu_seconds
 
 
 def cached_initial_labels(
@@ -88,18 +95,19 @@ def cached_initial_labels(
         meta = json.loads(meta_path.read_text())
         with np.load(data_path) as z:
             labels = [z[f"l{i}"].astype(np.float32) / 255.0 for i in range(len(samples))]
-        return LabelSet(labels, meta["seconds"], meta["targets"], key, True)
-    labels, seconds = make_initial_labels(method, samples, dataset, label_type, seed, progress)
+        return LabelSet(labels, meta["seconds"], meta.get("cpu_seconds", float("nan")), meta["targets"], key, True)
+    labels, seconds, cpu_seconds = make_initial_labels(method, samples, dataset, label_type, seed, progress)
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, suffix=".npz")
     os.close(fd)
     np.savez_compressed(tmp, **{f"l{i}": np.round(l * 255).astype(np.uint8) for i, l in enumerate(labels)})
     os.replace(tmp, data_path)
-    meta = {"method": method.spec, "dataset": dataset, "labels": label_type, "seed": seed, "seconds": seconds, "targets": targets}
+    meta = {"method": method.spec, "dataset": dataset, "labels": label_type, "seed": seed, "seconds": seconds,
+            "cpu_seconds": cpu_seconds, "targets": targets}
     meta_path.write_text(json.dumps(meta, indent=1))
     # what the cache gives back (uint8-quantized), so a cached and a fresh run train on the same labels
     labels = [np.round(l * 255).astype(np.uint8).astype(np.float32) / 255.0 for l in labels]
-    return LabelSet(labels, seconds, targets, key, False)
+    return LabelSet(labels, seconds, cpu_seconds, targets, key, False)
 
 
 def label_quality(labels: Sequence[np.ndarray], samples: Sequence[Sample]) -> dict[str, float]:

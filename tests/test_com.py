@@ -102,7 +102,7 @@ def test_never_reads_masks_and_deterministic() -> None:
     disc = _disc(48, 70, 7)
     samples = [_sample(_image(disc, seed=s), [(48, 70)], name=str(s)) for s in range(3)]
     method = COM()
-    first, _ = make_initial_labels(method, samples, "hand", "centroid", seed=0)  # masks hidden by the harness too
+    first, *_ = make_initial_labels(method, samples, "hand", "centroid", seed=0)  # masks hidden by the harness too
     again = method.initial_labels(samples, "centroid", np.random.default_rng(123))
     assert all(np.array_equal(x, y) for x, y in zip(first, again))
     assert all(np.array_equal(com_mask(s.image, s.centroid), l > 0.5) for s, l in zip(samples, first))
