@@ -4,6 +4,8 @@
 - ``gaussian_focal``: LESPS's CornerNet-style focal loss for soft targets: positives are
   pixels whose target is exactly 1, negatives are weighted by (1 - Y)^4; the sum is
   divided by the number of positive pixels in the batch (at least 1).
+- ``edge_ohem_bce``: PAL's ``edgeSCE_loss``: per-pixel BCE, pixels at the label's
+  boundary weighted x4, then only the hardest half of the batch's pixels averaged.
 """
 
 from __future__ import annotations
@@ -26,6 +28,34 @@ def gaussian_focal(logits: torch.Tensor, target: torch.Tensor, alpha: float = 2.
     pos = -F.logsigmoid(logits) * (1.0 - pred).pow(alpha) * positive
     neg = -F.logsigmoid(-logits) * pred.pow(alpha) * negative_weight * (1.0 - positive)
     return (pos + neg).sum() / positive.sum().clamp(min=1.0)
+
+
+def label_edges(target: torch.Tensor) -> torch.Tensor:
+    """Pixels of a binary target (..., H, W) within distance 1 of its boundary: those with
+    a 4-neighbour of the other class. The outermost rows and columns are zeroed, as PAL
+    intends (its distance-transform edge map marks every border pixel)."""
+    t = target > 0.5
+    edge = torch.zeros_like(t)
+    vertical = t[..., 1:, :] != t[..., :-1, :]
+    horizontal = t[..., :, 1:] != t[..., :, :-1]
+    edge[..., 1:, :] |= vertical
+    edge[..., :-1, :] |= vertical
+    edge[..., :, 1:] |= horizontal
+    edge[..., :, :-1] |= horizontal
+    edge[..., (0, -1), :] = False
+    edge[..., :, (0, -1)] = False
+    return edge
+
+
+def edge_ohem_bce(logits: torch.Tensor, target: torch.Tensor, edge_weight: float = 4.0, keep: float = 0.5) -> torch.Tensor:
+    """PAL's loss: BCE with logits per pixel, x ``edge_weight`` on ``label_edges``; the
+    pixels whose weighted loss is at least the batch's median (the element at index
+    ``int(keep * n)`` of the ascending sort) are averaged, so easy background is ignored."""
+    per_pixel = F.binary_cross_entropy_with_logits(logits.float(), target.float(), reduction="none")
+    weight = torch.where(label_edges(target), edge_weight, 1.0)
+    flat = (per_pixel * weight).flatten()
+    cut = flat.detach().sort().values[int(keep * flat.numel())]
+    return flat[flat >= cut].mean()
 
 
 def combine_outputs(losses: list[torch.Tensor], rule: str) -> torch.Tensor:

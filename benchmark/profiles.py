@@ -22,6 +22,7 @@ class Profile:
     batch_size: int
     crop_size: int
     pos_prob: float = 0.5  # probability that a crop is drawn around a labelled pixel (BasicIRSTD)
+    augmentation: str = "basic"  # basic: flips + transpose (BasicIRSTD/LESPS) | pal: PAL's albumentations list
     optimizer: str = "adam"  # adam | adamw | adagrad | sgd
     lr: float = 5e-4
     weight_decay: float = 0.0

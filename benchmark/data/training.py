@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from benchmark.data import transforms
+from benchmark.data import augment_pal, transforms
 from benchmark.data.points import point_map
 from benchmark.data.split import Sample
 from benchmark.profiles import Profile
@@ -61,16 +61,25 @@ class EpochItems(Dataset):
         index = int(self.order[position])
         sample = d.samples[index]
         rng = np.random.default_rng([d.seed, self.epoch, position])
-        image = transforms.normalize(sample.image, *d.norm)
         label = d.labels[index].astype(np.float32, copy=False)
         if d.label_type == "full":
             points = np.zeros(sample.shape, np.float32)
         else:
             points = point_map(sample.points(d.label_type), sample.shape)
-        image, label, points = transforms.random_crop(
-            [image, label, points], label > 0, d.profile.crop_size, d.profile.pos_prob, rng
-        )
-        image, label, points = transforms.random_flips([image, label, points], rng)
+        if d.profile.augmentation == "pal":  # PAL crops and augments grey levels, then normalizes
+            image, label, points = transforms.random_crop(
+                [sample.image.astype(np.float32), label, points], label > 0, d.profile.crop_size, d.profile.pos_prob, rng
+            )
+            image, (label, points) = augment_pal.augment(image, [label, points], rng)
+            image = transforms.normalize(image, *d.norm)
+        elif d.profile.augmentation == "basic":
+            image = transforms.normalize(sample.image, *d.norm)
+            image, label, points = transforms.random_crop(
+                [image, label, points], label > 0, d.profile.crop_size, d.profile.pos_prob, rng
+            )
+            image, label, points = transforms.random_flips([image, label, points], rng)
+        else:
+            raise ValueError(f"unknown augmentation {d.profile.augmentation!r}; use basic or pal")
         return {
             "image": torch.from_numpy(image)[None].expand(d.channels, -1, -1).contiguous(),
             "label": torch.from_numpy(label)[None],
