@@ -131,6 +131,7 @@ class _Run:
             predict=self.predict_train,
             device=self.device,
             dataset=self.cell.dataset,
+            detector=self.cell.detector,
             fingerprint=self.train.fingerprint,
             seed=self.cell.seed,
             cache_dir=options.cache_dir,
@@ -364,6 +365,7 @@ def run_cell(
             "eval_seconds": run.eval_seconds,
             "train_images_per_second": run.trained_images / run.train_seconds if run.train_seconds else None,
             "wall_seconds_this_run": time.perf_counter() - wall,
+            "resumed_from_epoch": run.start_epoch,  # 0: trained from scratch; k: continued a checkpoint after epoch k
         }
     record["provenance"] = {
         **provenance(pick_device(options.device)),

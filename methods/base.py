@@ -47,6 +47,7 @@ class MethodContext:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     state: dict[str, Any] = field(default_factory=dict)  # checkpointed with the labels
     dataset: str = ""
+    detector: str = ""  # registry name: methods whose rule differs by detector family (PAL) read it
     fingerprint: str = ""  # of the training split: part of pseudo-label cache keys
     seed: int = 0  # the cell's seed
     cache_dir: Path | None = None
