@@ -22,9 +22,12 @@ EPILOG = """examples:
   pointbench run --suite table1 --data-root DIR    # a paper table on the real datasets
   pointbench run --suite smoke --data-root ../shared/data --methods full,point
   pointbench list detectors 'DNA*' --json
+  pointbench run --suite table1 --data-root DIR --executor ray --address auto   # on a Ray cluster
+  pointbench run --suite table1 --registered-only  # only the cells whose methods exist today
   pointbench status --suite quick
   pointbench report --selection best
   pointbench bench metrics --data-root ../shared/data --json
+  pointbench bench dispatch --json                 # Ray vs serial overhead per cell
   pointbench labels --method point --dataset SIRST --labels centroid --data-root ../shared/data
 """
 
@@ -84,21 +87,52 @@ def _run_options(args: argparse.Namespace):
     )
 
 
+def _dispatch_settings(args: argparse.Namespace, suite: Any):
+    from benchmark.dispatch import DispatchSettings
+
+    return DispatchSettings(
+        address=args.address,
+        max_concurrent=args.max_concurrent,
+        gpus_per_cell=args.gpus_per_cell,
+        cpus_per_cell=args.cpus_per_cell,
+        retries=args.retries,
+        suite_resources=suite.resources,
+    )
+
+
+def _choose_executor(args: argparse.Namespace) -> None:
+    """Serial unless asked, or unless --address names a cluster (docs/performance.md,
+    "Dispatch": Ray's 13-20 s of start-up buys little on the two-cell quick suite)."""
+    if args.executor is None:
+        args.executor = "ray" if args.address else "serial"
+    if args.executor == "serial":
+        used = [f for f, v in (("--address", args.address), ("--max-concurrent", args.max_concurrent),
+                               ("--gpus-per-cell", args.gpus_per_cell), ("--cpus-per-cell", args.cpus_per_cell)) if v is not None]
+        if used:
+            raise PointbenchError(f"{', '.join(used)} only apply to --executor ray")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    from benchmark.dispatch import EXECUTORS, plan, preflight
+    from benchmark.dispatch import EXECUTORS, busy_elsewhere, check_registered, plan, preflight
     from benchmark.store import Store
 
-    suite = _suite_from_args(args)
+    _choose_executor(args)
+    suite = check_registered(_suite_from_args(args), args.registered_only)
+    if suite.kind == "labels":
+        return _run_labels(args, suite)
     store = Store(args.results, suite.name)
     work = plan(suite.cells(), store)
     options = _run_options(args)
     preflight(work.todo, options)
+    busy = busy_elsewhere(work.todo, store)
+    todo = [rc for rc in work.todo if rc not in busy]
     print(
-        f"suite {suite.name}: {len(work.resolved)} cells, {len(work.done)} already done, {len(work.todo)} to run "
-        f"(profile {suite.profile}; records in {store.dir})",
+        f"suite {suite.name}: {len(work.resolved)} cells, {len(work.done)} already done, {len(todo)} to run "
+        f"(profile {suite.profile}; executor {args.executor}; records in {store.dir})"
+        + (f"; {len(busy)} skipped: another process is training them" if busy else ""),
         file=sys.stderr,
     )
-    records = EXECUTORS[args.executor](work.todo, store, options)
+    records = EXECUTORS[args.executor](todo, store, options, settings=_dispatch_settings(args, suite))
     failed = [r for r in records if r["status"] != "done"]
     keys = {rc.key for rc in work.resolved}
     frame_records = [r for r in store.records() if r["key"] in keys]
@@ -106,7 +140,56 @@ def cmd_run(args: argparse.Namespace) -> int:
     for r in failed:
         print(f"failed: {r['name']}: {r['error']['type']}: {r['error']['message']} (record {store.record_path(r['key'])})",
               file=sys.stderr)
-    return 1 if failed else 0
+    unfinished = len(todo) - len(records)
+    if unfinished:
+        print(f"{unfinished} cell(s) did not finish; run the same command again to resume them", file=sys.stderr)
+    return 1 if failed or unfinished else 0
+
+
+def _run_labels(args: argparse.Namespace, suite: Any) -> int:
+    """A ``kind = "labels"`` suite: pseudo-label quality per method x dataset x labels x seed."""
+    from benchmark.dispatch import check_datasets, label_jobs, run_label_jobs
+    from benchmark.store import Store
+
+    store = Store(args.results, suite.name)
+    jobs = label_jobs(suite)
+    keyed = [(job, job.resolved()[2]) for job in jobs]
+    todo = [job for job, key in keyed if store.status(key) != "done"]
+    options = _run_options(args)
+    check_datasets({j.dataset for j in todo}, options)
+    print(f"suite {suite.name} (label quality, no training; one core, in this process): {len(jobs)} jobs, "
+          f"{len(jobs) - len(todo)} already done, {len(todo)} to run (records in {store.dir})", file=sys.stderr)
+    records = run_label_jobs(todo, store, options)
+    keys = {key for _, key in keyed}
+    _print_label_report(args, [r for r in store.records() if r["key"] in keys])
+    return 1 if any(r["status"] != "done" for r in records) else 0
+
+
+def _print_label_report(args: argparse.Namespace, records: list[dict]) -> None:
+    """Mean (± std over seeds) label IoU and seconds per target, per method x dataset x labels."""
+    import pandas as pd
+
+    rows = [{"method": r["method"]["spec"], "dataset": r["job"]["dataset"], "labels": r["job"]["labels"],
+             "seed": r["job"]["seed"], "iou": r["quality"]["iou"], "niou": r["quality"]["niou"],
+             "s_per_target": r["seconds_per_target"]} for r in records if r.get("status") == "done"]
+    if not rows:
+        _emit(args, [], lambda: "(no finished label jobs)")
+        return
+    frame = pd.DataFrame(rows)
+    g = frame.groupby(["method", "dataset", "labels"], sort=False)
+    out = g[["iou", "niou", "s_per_target"]].mean()
+    out["iou_std"] = g["iou"].std(ddof=1)
+    out["seeds"] = g.size()
+    out = out.reset_index()
+
+    def text() -> str:
+        shown = out.assign(
+            iou=[f"{m:.2f}" + ("" if pd.isna(s) else f" ± {s:.2f}") for m, s in zip(out["iou"], out["iou_std"])],
+            niou=out["niou"].map(lambda v: f"{v:.2f}"), s_per_target=out["s_per_target"].map(lambda v: f"{v:.4f}"),
+        ).drop(columns=["iou_std"])
+        return _table(shown.to_dict(orient="records"), ["method", "dataset", "labels", "iou", "niou", "s_per_target", "seeds"])
+
+    _emit(args, out.to_dict(orient="records"), text)
 
 
 # report -----------------------------------------------------------------------------
@@ -159,11 +242,15 @@ def cmd_list(args: argparse.Namespace) -> int:
     elif args.kind == "suites":
         from benchmark.suites import available_suites, load_suite
 
+        from benchmark.dispatch import suite_size
+
         rows = []
         for n in available_suites():
             s = load_suite(n)
-            rows.append({"name": n, "profile": s.profile, "cells": len(s.cells()), "description": s.description})
-        _emit(args, rows, lambda: _table(rows, ["name", "profile", "cells", "description"]))
+            cells, unregistered = suite_size(s)
+            rows.append({"name": n, "kind": s.kind, "profile": s.profile if s.kind == "train" else "-", "cells": cells,
+                         "unregistered": unregistered, "description": s.description})
+        _emit(args, rows, lambda: _table(rows, ["name", "kind", "profile", "cells", "unregistered", "description"]))
     else:
         from benchmark.profiles import PROFILES
 
@@ -180,21 +267,31 @@ def _table(rows: list[dict], columns: list[str]) -> str:
 
 # status -----------------------------------------------------------------------------
 def cmd_status(args: argparse.Namespace) -> int:
-    from benchmark.dispatch import plan
+    """Counts and names per state; "running" means a live heartbeat (this or another host)."""
+    from benchmark.dispatch import STATES, cell_state, check_registered, label_jobs, plan, unregistered_names
     from benchmark.store import Store
 
-    suite = _suite_from_args(args)
+    full = _suite_from_args(args)
+    missing = unregistered_names(full.detectors, full.methods, full.datasets)
+    suite = check_registered(full, registered_only=True, echo=lambda _: None) if missing else full
     store = Store(args.results, suite.name)
-    work = plan(suite.cells(), store)
-    states: dict[str, list[str]] = {"done": [], "failed": [], "running": [], "pending": []}
-    for rc in work.resolved:
-        states[store.status(rc.key)].append(rc.cell.name)
-    payload = {"suite": suite.name, "results": str(store.dir), **{k: {"count": len(v), "cells": v} for k, v in states.items()}}
+    if suite.kind == "labels":
+        named = [(job.name, job.resolved()[2]) for job in label_jobs(suite)]
+    else:
+        named = [(rc.cell.name, rc.key) for rc in plan(suite.cells(), store).resolved]
+    states: dict[str, list[str]] = {state: [] for state in STATES}
+    for name, key in named:
+        states[cell_state(store, key)].append(name)
+    unregistered = sorted(n for ns in missing.values() for n in ns)
+    payload = {"suite": suite.name, "results": str(store.dir), **{k: {"count": len(v), "cells": v} for k, v in states.items()},
+               "unregistered": unregistered}
 
     def text() -> str:
         lines = [f"suite {suite.name} ({store.dir}): " + ", ".join(f"{len(v)} {k}" for k, v in states.items())]
-        for state in ("failed", "running", "pending"):
-            lines += [f"  {state:8s} {name}" for name in states[state]]
+        if unregistered:
+            lines.append(f"  not counted: cells of {', '.join(unregistered)} (not registered yet)")
+        for state in ("failed", "running", "interrupted", "pending"):
+            lines += [f"  {state:11s} {name}" for name in states[state]]
         return "\n".join(lines)
 
     _emit(args, payload, text)
@@ -226,13 +323,14 @@ def cmd_labels(args: argparse.Namespace) -> int:
     result = {
         "method": method.spec, "dataset": dataset, "split": args.split, "labels": args.labels, "seed": args.seed,
         "images": len(split), "targets": made.targets, "iou": quality["iou"], "niou": quality["niou"],
-        "seconds": made.seconds, "seconds_per_target": made.seconds_per_target, "cached": made.from_cache,
+        "seconds": made.seconds, "seconds_per_target": made.seconds_per_target,
+        "cpu_seconds_per_target": made.cpu_seconds_per_target, "cached": made.from_cache,
         "cpu": pinned, "key": made.key,
     }
     _emit(args, result, lambda: (
         f"{method.spec} on {dataset} {args.split} ({args.labels}, seed {args.seed}): {len(split)} images, {made.targets} targets\n"
         f"IoU vs ground truth {quality['iou']:.2f}  (per-image mean {quality['niou']:.2f})\n"
-        f"{made.seconds_per_target:.4f} s per target on one core ({pinned})"
+        f"{made.seconds_per_target:.4f} s per target on one core ({pinned}; CPU time {made.cpu_seconds_per_target:.4f} s)"
         + ("  [from cache; --force to remake]" if made.from_cache else "")
     ))
     return 0
@@ -250,6 +348,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
             f"field reference loop: {result['field_loop_seconds']:.2f} s ({result['speedup']:.1f}x slower); "
             f"same numbers: {result['same_numbers_as_field_loop']}"
         ))
+        return 0
+    if args.what == "dispatch":
+        from benchmark.bench.dispatch_bench import bench_dispatch, format_dispatch
+
+        result = bench_dispatch(
+            cells=args.cells, cache_dir=Path(args.cache_dir) if args.cache_dir else None, gpu_cells=args.gpu_cells,
+            address=args.address,
+        )
+        _emit(args, result, lambda: format_dispatch(result))
         return 0
     raise PointbenchError(f"unknown benchmark {args.what!r}")
 
@@ -287,7 +394,22 @@ def build_parser() -> argparse.ArgumentParser:
                                      "Interrupted cells resume from their last checkpoint.")
     _add_grid(run)
     _add_common(run)
-    run.add_argument("--executor", default="serial", choices=["serial"], help="how cells run (default: serial)")
+    run.add_argument("--executor", choices=["serial", "ray"],
+                     help="serial: one cell after another in this process (the default: no start-up cost); "
+                          "ray: cells as Ray Tune trials on every CPU/GPU of this machine or of --address "
+                          "(the default when --address is given)")
+    run.add_argument("--address", help="join an existing Ray cluster (e.g. auto, or HEAD_IP:6379) instead of starting one")
+    run.add_argument("--max-concurrent", type=int, metavar="N", help="at most N cells training at once (ray)")
+    run.add_argument("--gpus-per-cell", type=float, metavar="G",
+                     help="GPU share of every cell, e.g. 0.25 packs 4 per GPU (ray; default: by detector size, "
+                          "benchmark/resources.py; 0 on clusters without GPUs)")
+    run.add_argument("--cpus-per-cell", type=float, metavar="C",
+                     help="CPUs (torch threads) of every cell (ray; default: 1 + data-loading workers, or an even "
+                          "share of the CPUs when a run has fewer cells than CPUs)")
+    run.add_argument("--retries", type=int, default=2, metavar="N",
+                     help="retry a failing cell N times, each from its last checkpoint (ray; default 2)")
+    run.add_argument("--registered-only", action="store_true",
+                     help="run the part of the suite whose detectors, methods and datasets are registered")
     run.add_argument("--device", help="torch device, e.g. cpu or cuda:0 (default: cuda if available)")
     run.add_argument("--keep-checkpoints", action="store_true", help="keep each finished cell's last checkpoint")
     run.set_defaults(func=cmd_run, selection="last", subset="all")
@@ -325,7 +447,12 @@ def build_parser() -> argparse.ArgumentParser:
     labels.set_defaults(func=cmd_labels)
 
     bench = sub.add_parser("bench", help="measured benchmarks")
-    bench.add_argument("what", choices=["metrics"], help="metrics: evaluate the SIRST3 test set on one core")
+    bench.add_argument("what", choices=["metrics", "dispatch"],
+                       help="metrics: evaluate the SIRST3 test set on one core; dispatch: seconds per cell, "
+                            "Ray vs serial, on 1-epoch tiny cells (and GPU packing where a GPU exists)")
+    bench.add_argument("--cells", type=int, default=8, help="dispatch: number of tiny cells (default 8)")
+    bench.add_argument("--gpu-cells", type=int, default=4, help="dispatch: small-detector cells packed on one GPU (default 4)")
+    bench.add_argument("--address", help="dispatch: an existing Ray cluster instead of a local one")
     _add_common(bench)
     bench.set_defaults(func=cmd_bench)
     return parser

@@ -9,6 +9,14 @@
     seeds = [0, 1, 2]
     [profile_overrides]                    # optional: any profile field
     epochs = 10
+    [resources]                            # optional: Ray packing, see benchmark/resources.py
+    gpus_per_cell = 0.25                   # or a table by detector: {UIUNet = 1.0, default = 0.25}
+    cpus_per_cell = 4
+
+``kind = "labels"`` makes a label-quality suite: each method x dataset x labels x seed
+makes its initial (offline) pseudo-labels for the training split and records their IoU
+against the ground truth and their time per target; nothing is trained, so it has no
+``detectors`` axis and no profile.
 
 Built-in suites live in ``benchmark/suites/``; ``--suite path/to/file.toml`` runs a user's.
 """
@@ -29,7 +37,8 @@ from benchmark.registry import METHODS
 
 SUITE_DIR = Path(__file__).resolve().parent / "suites"
 AXES = ("detectors", "methods", "datasets", "labels", "seeds")
-KEYS = {"description", "profile", "profile_overrides", *AXES}
+KEYS = {"description", "profile", "profile_overrides", "kind", "resources", *AXES}
+KINDS = ("train", "labels")
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,8 @@ class Suite:
     seeds: tuple[int, ...]
     profile_overrides: dict[str, Any] = field(default_factory=dict)
     source: str = ""
+    kind: str = "train"  # train | labels (label quality only, no training)
+    resources: dict[str, Any] = field(default_factory=dict)  # the [resources] table
 
     def with_axes(self, **axes: Any) -> "Suite":
         """The suite with some axes or the profile replaced (CLI flags); None keeps an axis."""
@@ -94,7 +105,10 @@ def load_suite(name_or_path: str) -> Suite:
         raise ConfigError(
             f"suite file {str(path)!r} has unknown key {unknown[0]!r}{hint}; known keys: {', '.join(sorted(KEYS))}"
         )
-    missing = [k for k in AXES if k not in data]
+    kind = data.get("kind", "train")
+    if kind not in KINDS:
+        raise ConfigError(f"suite file {str(path)!r}: kind must be one of {', '.join(KINDS)}, not {kind!r}")
+    missing = [k for k in AXES if k not in data and not (k == "detectors" and kind == "labels")]
     if missing:
         raise ConfigError(f"suite file {str(path)!r} lacks {', '.join(missing)}; every axis must be listed")
     profile = data.get("profile", "quick")
@@ -105,11 +119,13 @@ def load_suite(name_or_path: str) -> Suite:
         name=path.stem,
         description=data.get("description", ""),
         profile=profile,
-        detectors=tuple(data["detectors"]),
+        detectors=tuple(data.get("detectors", ())),
         methods=tuple(data["methods"]),
         datasets=tuple(data["datasets"]),
         labels=tuple(data["labels"]),
         seeds=tuple(int(s) for s in data["seeds"]),
         profile_overrides=dict(overrides),
         source=str(path),
+        kind=kind,
+        resources=dict(data.get("resources", {})),
     )
