@@ -84,6 +84,7 @@ def _run_options(args: argparse.Namespace):
         cache_dir=Path(args.cache_dir) if args.cache_dir else None,
         device=args.device,
         keep_checkpoint=args.keep_checkpoints,
+        threads=getattr(args, "threads", None),
     )
 
 
@@ -349,6 +350,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
             f"same numbers: {result['same_numbers_as_field_loop']}"
         ))
         return 0
+    if args.what == "detectors":
+        from benchmark.bench.detectors_bench import bench_detectors, markdown_rows
+        from benchmark.registry import DETECTORS
+
+        names = DETECTORS.names(args.pattern or "*")
+        rows = bench_detectors(names, device=args.device or "cpu", batch=args.batch, size=args.size,
+                               warmup=args.warmup, steps=args.steps)
+        _emit(args, rows, lambda: markdown_rows(rows))
+        return 0
     if args.what == "dispatch":
         from benchmark.bench.dispatch_bench import bench_dispatch, format_dispatch
 
@@ -411,6 +421,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--registered-only", action="store_true",
                      help="run the part of the suite whose detectors, methods and datasets are registered")
     run.add_argument("--device", help="torch device, e.g. cpu or cuda:0 (default: cuda if available)")
+    run.add_argument("--threads", type=int, metavar="N",
+                     help="torch CPU threads per cell (serial; default: torch's choice). CPU results are bitwise "
+                          "reproducible for the same count; on a busy machine 1 avoids oversubscription")
     run.add_argument("--keep-checkpoints", action="store_true", help="keep each finished cell's last checkpoint")
     run.set_defaults(func=cmd_run, selection="last", subset="all")
 
@@ -447,9 +460,17 @@ def build_parser() -> argparse.ArgumentParser:
     labels.set_defaults(func=cmd_labels)
 
     bench = sub.add_parser("bench", help="measured benchmarks")
-    bench.add_argument("what", choices=["metrics", "dispatch"],
-                       help="metrics: evaluate the SIRST3 test set on one core; dispatch: seconds per cell, "
-                            "Ray vs serial, on 1-epoch tiny cells (and GPU packing where a GPU exists)")
+    bench.add_argument("what", choices=["metrics", "detectors", "dispatch"],
+                       help="metrics: evaluate the SIRST3 test set on one core; detectors: forward+backward "
+                            "images/s of every detector (on a GPU: fp32, bf16+channels_last, torch.compile); "
+                            "dispatch: seconds per cell, Ray vs serial, on 1-epoch tiny cells (and GPU packing "
+                            "where a GPU exists)")
+    bench.add_argument("pattern", nargs="?", help="detectors: shell wildcard of detector names (default: all)")
+    bench.add_argument("--device", help="detectors: cpu (default) or cuda")
+    bench.add_argument("--batch", type=int, default=16, help="detectors: batch size (default 16)")
+    bench.add_argument("--size", type=int, default=256, help="detectors: image side (default 256)")
+    bench.add_argument("--warmup", type=int, default=1, help="detectors: untimed steps first (default 1)")
+    bench.add_argument("--steps", type=int, default=2, help="detectors: timed steps, median reported (default 2)")
     bench.add_argument("--cells", type=int, default=8, help="dispatch: number of tiny cells (default 8)")
     bench.add_argument("--gpu-cells", type=int, default=4, help="dispatch: small-detector cells packed on one GPU (default 4)")
     bench.add_argument("--address", help="dispatch: an existing Ray cluster instead of a local one")

@@ -48,13 +48,19 @@ LAST_SELECTION = "last epoch"
 
 @dataclasses.dataclass
 class RunOptions:
-    """Where a cell reads and writes; none of it changes the result."""
+    """Where and how a cell runs; none of it changes what the cell is (its key).
+
+    ``threads`` sets torch's CPU threads for the cell: a different count changes the
+    order of floating-point sums, so bitwise-equal CPU results need the same count
+    (every record says which, in ``provenance.threads``).
+    """
 
     data_root: Path | None = None
     cache_dir: Path | None = None
     device: str | None = None  # default: cuda if available else cpu
     progress: bool | None = None  # default: when stderr is a terminal
     keep_checkpoint: bool = False
+    threads: int | None = None  # torch CPU threads (default: torch's own choice)
 
 
 def pick_device(requested: str | None) -> torch.device:
@@ -324,6 +330,18 @@ def run_cell(
     """
     options = options or RunOptions()
     rc = resolve(cell)
+    threads_before = torch.get_num_threads()
+    if options.threads:
+        torch.set_num_threads(options.threads)
+    try:
+        return _run_and_record(rc, store, options, on_epoch)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _run_and_record(
+    rc: ResolvedCell, store: Store, options: RunOptions, on_epoch: Callable[[dict[str, Any]], None] | None
+) -> Record:
     record = _base_record(rc, store.suite)
     started = datetime.now(timezone.utc)
     wall = time.perf_counter()

@@ -96,3 +96,13 @@ def test_failure_is_recorded_and_the_grid_goes_on(tmp_path: Path, shared_cache: 
     assert "Traceback" in records[0]["error"]["traceback"]
     assert plan(cells, store).todo[0].cell.method == "test_boom"  # failed cells run again
     assert len(plan(cells, store).todo) == 1
+
+
+def test_threads_option_is_applied_recorded_and_restored(tmp_path: Path, shared_cache: Path) -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    overrides = (("epochs", 1), ("max_train_images", 4), ("max_test_images", 2))
+    record = run_cell(tiny_cell(overrides=overrides), Store(tmp_path, "t"), RunOptions(cache_dir=shared_cache, progress=False, threads=1))
+    assert record["status"] == "done" and record["provenance"]["threads"] == 1
+    assert torch.get_num_threads() == before
