@@ -8,6 +8,7 @@ with status 2; a run with failed cells exits with status 1.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import logging
 import os
@@ -228,9 +229,10 @@ def cmd_list(args: argparse.Namespace) -> int:
         for n in METHODS.names(pattern):
             entry = METHODS.entry(n)
             cls = entry.obj
+            fixed = isinstance(inspect.getattr_static(cls, "privileged"), bool)
             rows.append({
                 "name": n, "description": cls.description, "labels": list(cls.label_types),
-                "privileged": cls.privileged, "options": dict(cls.defaults), "protocol": cls.protocol,
+                "privileged": cls.privileged if fixed else f"by option (default {cls.privileged})", "options": dict(cls.defaults), "protocol": cls.protocol,
                 "source": entry.source,
             })
         _emit(args, rows, lambda: _table(rows, ["name", "labels", "privileged", "options", "description"]))

@@ -65,7 +65,7 @@ class Method:
     description: ClassVar[str] = ""
     protocol: ClassVar[str] = ""  # which paper/code version this follows, for every record
     label_types: ClassVar[tuple[str, ...]] = ("centroid", "coarse")
-    privileged: ClassVar[bool] = False  # reads full training masks
+    privileged: ClassVar[bool] = False  # reads full training masks (may depend on options: MCLC's prior)
     defaults: ClassVar[dict[str, Any]] = {}
     cache_initial_labels: ClassVar[bool] = False  # expensive offline labels: cache by content key
     labels_version: ClassVar[str] = "1"  # bump when initial_labels' output changes
@@ -79,7 +79,22 @@ class Method:
                 f"method {self.name!r} has no option {unknown[0]!r}.{hint} "
                 f"Options: {', '.join(f'{k}={v}' for k, v in self.defaults.items()) or '(none)'}"
             )
-        self.options = {**self.defaults, **options}
+        self.options = {**self.defaults, **{k: self._coerce(k, v) for k, v in options.items()}}
+
+    def _coerce(self, key: str, value: Any) -> Any:
+        """An option value in its default's type, so ``k=1`` and ``k=1.0`` are one config (one key)."""
+        default = self.defaults[key]
+        if isinstance(default, bool) or default is None:
+            if default is not None and not isinstance(value, bool):
+                raise ConfigError(f"method {self.name!r} option {key}={value!r}: expected true or false")
+            return value
+        if isinstance(default, (int, float)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"method {self.name!r} option {key}={value!r}: expected a number like {default!r}")
+            if isinstance(default, int) and float(value).is_integer():
+                return int(value)
+            return float(value)
+        return value
 
     # profile ------------------------------------------------------------------------
     def paper_overrides(self) -> dict[str, Any]:

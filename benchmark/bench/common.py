@@ -18,7 +18,7 @@ def one_core() -> Iterator[str]:
     pinned = "not pinned"
     try:
         if before_affinity:
-            cpu = min(before_affinity)
+            cpu = _current_cpu(before_affinity)
             os.sched_setaffinity(0, {cpu})
             pinned = f"pinned to CPU {cpu}"
         torch.set_num_threads(1)
@@ -27,6 +27,19 @@ def one_core() -> Iterator[str]:
         if before_affinity:
             os.sched_setaffinity(0, before_affinity)
         torch.set_num_threads(before_threads)
+
+
+def _current_cpu(allowed: set[int]) -> int:
+    """The CPU this process runs on now (field 39 of /proc/self/stat), so concurrent
+    benchmarks do not all pile onto CPU 0; the lowest allowed CPU where unknown."""
+    try:
+        stat = open("/proc/self/stat").read()
+        cpu = int(stat.rsplit(")", 1)[1].split()[36])
+        if cpu in allowed:
+            return cpu
+    except (OSError, ValueError, IndexError):
+        pass
+    return min(allowed)
 
 
 def best_of(fn: Callable[[], object], repeats: int = 3) -> float:
