@@ -37,7 +37,7 @@ from benchmark.resolve import ResolvedCell, resolve
 from benchmark.schema import SCHEMA_VERSION, Evaluation, Record
 from benchmark.seeding import seed_everything, seed_hash
 from benchmark.store import Store
-from detectors.base import build_detector
+from detectors.base import WithTargetPrior, build_detector
 from methods.base import MethodContext
 
 log = logging.getLogger(__name__)
@@ -121,6 +121,8 @@ class _Run:
         self.channels = self.profile.in_channels
         seed_everything(self.cell.init_seed)
         self.model = build_detector(self.cell.detector, in_channels=self.channels, width=self.profile.detector_width)
+        if self.profile.target_prior is not None:
+            self.model = WithTargetPrior(self.model, self.profile.target_prior)
         self.model.to(self.device)
         if self.device.type == "cuda":
             self.model = self.model.to(memory_format=torch.channels_last)

@@ -40,6 +40,7 @@ class Profile:
     amp: bool = True  # bf16 autocast, used on CUDA only
     num_workers: int = 0  # data-loading processes
     eval_batch_size: int = 8
+    target_prior: float | None = None  # start output maps at this foreground probability (reduced profiles; None: papers' init)
     apply_method_defaults: bool = True  # let methods set their published optimizer/loss/schedule
 
     def with_overrides(self, overrides: dict[str, Any]) -> "Profile":

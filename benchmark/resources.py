@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from benchmark.errors import ConfigError
+from benchmark.per_detector import MISSING, for_detector
 
 # (upper bound of GMACs per training step, GPU fraction); above the last bound: a whole GPU
 GPU_TIERS: tuple[tuple[float, float], ...] = ((250.0, 0.25), (500.0, 0.5))
@@ -88,11 +89,8 @@ class ResourceOverrides:
 
 
 def _pick(value: float | Mapping[str, float] | None, detector: str) -> float | None:
-    if value is None or isinstance(value, (int, float)):
-        return None if value is None else float(value)
-    lowered = {k.lower(): v for k, v in value.items()}
-    chosen = lowered.get(detector.lower(), lowered.get("default"))
-    return None if chosen is None else float(chosen)
+    chosen = for_detector(value, detector)
+    return None if chosen is None or chosen is MISSING else float(chosen)
 
 
 @functools.lru_cache(maxsize=None)

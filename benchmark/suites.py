@@ -9,6 +9,7 @@
     seeds = [0, 1, 2]
     [profile_overrides]                    # optional: any profile field
     epochs = 10
+    detector_width = {ISNet = 1.0, default = 0.25}   # or a table by detector
     [resources]                            # optional: Ray packing, see benchmark/resources.py
     gpus_per_cell = 0.25                   # or a table by detector: {UIUNet = 1.0, default = 0.25}
     cpus_per_cell = 4
@@ -32,6 +33,7 @@ from typing import Any
 
 from benchmark.cells import Cell, parse_spec
 from benchmark.errors import ConfigError
+from benchmark.per_detector import overrides_for_detector
 from benchmark.profiles import get_profile
 from benchmark.registry import METHODS
 
@@ -64,8 +66,8 @@ class Suite:
     def cells(self) -> list[Cell]:
         """The grid, with each method's label types applied and duplicates removed."""
         cells: list[Cell] = []
-        overrides = tuple(sorted(self.profile_overrides.items()))
         for detector, spec, dataset, seed in itertools.product(self.detectors, self.methods, self.datasets, self.seeds):
+            overrides = tuple(sorted(overrides_for_detector(self.profile_overrides, detector).items()))
             method, options = parse_spec(spec)
             accepted = METHODS.get(method).label_types
             labels = [l for l in self.labels if l in accepted] or ([accepted[0]] if accepted == ("full",) else [])
@@ -114,7 +116,11 @@ def load_suite(name_or_path: str) -> Suite:
     profile = data.get("profile", "quick")
     base = get_profile(profile)
     overrides = data.get("profile_overrides", {})
-    base.with_overrides(overrides)  # validates the field names now, not mid-grid
+    for detector in data.get("detectors", ()) or ("default",):  # validate field names and tables now, not mid-grid
+        try:
+            base.with_overrides(overrides_for_detector(overrides, detector))
+        except ConfigError as exc:
+            raise ConfigError(f"suite file {str(path)!r}: {exc}") from exc
     return Suite(
         name=path.stem,
         description=data.get("description", ""),

@@ -8,7 +8,7 @@ import torch
 
 from benchmark.padding import pad_bottom_right
 from benchmark.registry import DETECTORS
-from detectors.base import DetectorOutput, build_detector, detector_info
+from detectors.base import DetectorOutput, WithTargetPrior, build_detector, detector_info
 
 ALL = DETECTORS.names()
 TEST_WIDTH = 0.25  # reduced width keeps the CPU test fast; architecture is unchanged
@@ -75,3 +75,21 @@ def test_width_scales_down() -> None:
         full = sum(p.numel() for p in build_detector(name, 1).parameters())
         small = sum(p.numel() for p in build_detector(name, 1, width=0.25).parameters())
         assert small < full / 4, name
+
+
+def test_target_prior_shifts_every_map_by_its_log_odds() -> None:
+    torch.manual_seed(0)
+    raw = build_detector("ISNet", in_channels=1, width=0.25).eval()
+    wrapped = WithTargetPrior(raw, 0.01).eval()
+    x = torch.randn(1, 1, 64, 64)
+    with torch.no_grad():
+        a, b = raw(x), wrapped(x)
+    shift = float(np.log(0.01 / 0.99))
+    torch.testing.assert_close(b.logits, a.logits + shift)
+    assert len(b.side) == len(a.side)
+    for s_raw, s_wrapped in zip(a.side, b.side):
+        torch.testing.assert_close(s_wrapped, s_raw + shift)
+    torch.testing.assert_close(b.aux["edge"], a.aux["edge"])  # the edge head is not a target map
+    assert sum(p.numel() for p in wrapped.parameters()) == sum(p.numel() for p in raw.parameters())
+    with pytest.raises(ValueError, match="prior"):
+        WithTargetPrior(raw, 1.0)
