@@ -122,7 +122,9 @@ class _Run:
         seed_everything(self.cell.init_seed)
         self.model = build_detector(self.cell.detector, in_channels=self.channels, width=self.profile.detector_width)
         if self.profile.target_prior is not None:
-            self.model = WithTargetPrior(self.model, self.profile.target_prior)
+            self.model = WithTargetPrior(
+                self.model, self.profile.target_prior, standardize=self.profile.standardize_logits, in_channels=self.channels
+            )
         self.model.to(self.device)
         if self.device.type == "cuda":
             self.model = self.model.to(memory_format=torch.channels_last)

@@ -41,6 +41,7 @@ class Profile:
     num_workers: int = 0  # data-loading processes
     eval_batch_size: int = 8
     target_prior: float | None = None  # start output maps at this foreground probability (reduced profiles; None: papers' init)
+    standardize_logits: bool = False  # with target_prior: also centre and scale saturated initial logits (see WithTargetPrior)
     apply_method_defaults: bool = True  # let methods set their published optimizer/loss/schedule
 
     def with_overrides(self, overrides: dict[str, Any]) -> "Profile":

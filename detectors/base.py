@@ -102,15 +102,47 @@ class WithTargetPrior(nn.Module):
     most detectors never get there. The offset is a constant, so the function class and
     parameter count are the detector's own; only where training starts changes. Reduced
     profiles only (``Profile.target_prior``); the paper profile keeps the papers' init.
+
+    ``standardize=True`` also centres each map and divides it by its spread, both measured
+    once here on a random batch with the detector's own init (a fixed affine map, as in
+    data-dependent init). Why: heads initialized He fan-out over one output channel (MLCL,
+    ALCL) start with logits of mean +10 and spread 7-18, saturated, so no offset helps.
     """
 
-    def __init__(self, detector: nn.Module, prior: float):
+    def __init__(self, detector: nn.Module, prior: float, standardize: bool = False, in_channels: int = 1, probe_size: int = 64):
         super().__init__()
         if not 0.0 < prior < 1.0:
             raise ValueError(f"target prior must be in (0, 1), got {prior}")
         self.detector = detector
         self.offset = math.log(prior / (1.0 - prior))
+        self.centre: list[float] | None = None  # per map: final, then the side maps
+        self.scale: list[float] | None = None
+        if standardize:
+            self.centre, self.scale = _probe_logit_stats(detector, in_channels, probe_size)
+
+    def _shift(self, logits: torch.Tensor, index: int) -> torch.Tensor:
+        if self.centre is None or self.scale is None:
+            return logits + self.offset
+        return (logits - self.centre[index]) * self.scale[index] + self.offset
 
     def forward(self, x: torch.Tensor) -> DetectorOutput:
         out = self.detector(x)
-        return out._replace(logits=out.logits + self.offset, side=tuple(s + self.offset for s in out.side))
+        side = tuple(self._shift(s, i + 1) for i, s in enumerate(out.side))
+        return out._replace(logits=self._shift(out.logits, 0), side=side)
+
+
+def _probe_logit_stats(detector: nn.Module, in_channels: int, size: int) -> tuple[list[float], list[float]]:
+    """Mean and 1/max(1, std) of each output map on a fixed random batch in training mode;
+    the detector's BatchNorm buffers and the global random state are left as they were."""
+    first = next(detector.parameters())
+    buffers = {k: v.clone() for k, v in detector.state_dict().items() if "running" in k or "num_batches" in k}
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(4, in_channels, size, size, generator=generator).to(first.device)
+    was_training = detector.training
+    detector.train()
+    with torch.no_grad():
+        out = detector(x)
+    detector.train(was_training)
+    detector.load_state_dict(buffers, strict=False)
+    maps = [out.logits, *out.side]
+    return [float(m.mean()) for m in maps], [1.0 / max(1.0, float(m.std())) for m in maps]

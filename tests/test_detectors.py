@@ -93,3 +93,20 @@ def test_target_prior_shifts_every_map_by_its_log_odds() -> None:
     assert sum(p.numel() for p in wrapped.parameters()) == sum(p.numel() for p in raw.parameters())
     with pytest.raises(ValueError, match="prior"):
         WithTargetPrior(raw, 1.0)
+
+
+def test_standardized_prior_unsaturates_a_saturated_head_without_side_effects() -> None:
+    torch.manual_seed(0)
+    raw = build_detector("MLCLNet", in_channels=1, width=0.25)
+    x = torch.randn(4, 1, 64, 64)
+    with torch.no_grad():
+        assert float(raw.train()(x).logits.mean()) > 5  # He fan-out over one channel: saturated at p ~ 1
+    buffers = {k: v.clone() for k, v in raw.state_dict().items()}
+    rng = torch.get_rng_state()
+    wrapped = WithTargetPrior(raw, 0.01, standardize=True, in_channels=1)
+    assert torch.equal(rng, torch.get_rng_state())  # the probe draws from its own generator
+    assert all(torch.equal(buffers[k], v) for k, v in raw.state_dict().items())  # BatchNorm stats untouched
+    with torch.no_grad():
+        logits = wrapped.train()(x).logits
+    assert abs(float(logits.mean()) - np.log(0.01 / 0.99)) < 1.0 and float(logits.std()) < 1.5
+    assert 0.005 < float(torch.sigmoid(logits).mean()) < 0.05
