@@ -13,8 +13,9 @@ from benchmark.errors import ConfigError
 from benchmark.profiles import Profile
 from benchmark.registry import DATASETS, DETECTORS, METHODS
 
-# bump when the engine changes in a way that changes results of an unchanged config
-PROTOCOL_VERSION = 1
+# bump when the engine changes in a way that changes results of an unchanged config, and
+# when a Profile field's default changes (keys leave default-valued fields out)
+PROTOCOL_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -45,4 +46,18 @@ def resolve(cell: Cell) -> ResolvedCell:
     cell_dict = canonical.to_dict()
     cell_dict["method_options"] = dict(method.options)
     config = {"protocol_version": PROTOCOL_VERSION, "cell": cell_dict, "profile": profile.to_dict()}
-    return ResolvedCell(canonical, method, profile, config, config_key(config))
+    return ResolvedCell(canonical, method, profile, config, config_key(key_config(config)))
+
+
+def key_config(config: dict[str, Any]) -> dict[str, Any]:
+    """What the key hashes: the configuration that runs, not how it was written. The
+    overrides are dropped (the resolved profile holds their effect) and so are profile
+    fields at their default, so adding a profile field leaves every existing key alone."""
+    defaults = {f.name: f.default for f in dataclasses.fields(Profile)}
+    profile = {k: v for k, v in config["profile"].items() if k not in defaults or _plain(v) != _plain(defaults[k])}
+    cell = {k: v for k, v in config["cell"].items() if k != "profile_overrides"}
+    return {**config, "cell": cell, "profile": profile}
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, (tuple, list)) else value

@@ -54,3 +54,18 @@ def test_every_builtin_suite_loads(name: str) -> None:
     assert suite.description and suite.methods and suite.datasets
     if suite.kind == "train":
         assert suite.detectors
+
+
+def test_key_hashes_what_runs_not_how_it_was_written() -> None:
+    from benchmark.cells import Cell
+    from benchmark.resolve import key_config
+
+    plain = Cell("DNANet", "full", "synthetic", "full", 0, profile="quick")
+    spelled = Cell("DNANet", "full", "synthetic", "full", 0, profile="quick", profile_overrides=(("detector_width", 0.25),))
+    assert resolve(plain).key == resolve(spelled).key  # 0.25 is quick's own width
+    shorter = Cell("DNANet", "full", "synthetic", "full", 0, profile="quick", profile_overrides=(("epochs", 3),))
+    assert resolve(shorter).key != resolve(plain).key
+    hashed = key_config(resolve(plain).config)["profile"]
+    assert "target_prior" not in hashed and "standardize_logits" not in hashed  # at their defaults: a new field moves no key
+    assert hashed["milestones"] == (0.75,)  # differs from the default: kept
+    assert "profile_overrides" not in key_config(resolve(spelled).config)["cell"]
