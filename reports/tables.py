@@ -25,7 +25,7 @@ def summarize(frame: pd.DataFrame, selection: str = "last", subset: str = "all")
     done = frame[(frame["status"] == "done") & (frame["selection"] == selection) & (frame["subset"] == subset)]
     if done.empty:
         return pd.DataFrame(columns=GROUP + ["seeds"])
-    grouped = done.groupby(GROUP, sort=False)
+    grouped = done.groupby(GROUP, sort=True)  # a stable order, whatever order the record files load in
     out = grouped[METRIC_COLUMNS].mean()
     std = grouped[METRIC_COLUMNS].std(ddof=1)
     for name in METRIC_COLUMNS:
