@@ -324,6 +324,10 @@ def run_serial(
     records = []
     start = time.perf_counter()
     for i, rc in enumerate(todo, 1):
+        state = cell_state(store, rc.key)
+        if state in ("done", "running"):  # another run on the same results folder got there first
+            echo(f"[{i}/{len(todo)}] {rc.cell.name}: skipped, {state} in another run")
+            continue
         echo(f"[{i}/{len(todo)}] {rc.cell.name} ({rc.key}) ...")
         t = time.perf_counter()
         with Heartbeat(store, rc.key, "serial", rc.profile.epochs) as beat:

@@ -106,3 +106,20 @@ def test_threads_option_is_applied_recorded_and_restored(tmp_path: Path, shared_
     record = run_cell(tiny_cell(overrides=overrides), Store(tmp_path, "t"), RunOptions(cache_dir=shared_cache, progress=False, threads=1))
     assert record["status"] == "done" and record["provenance"]["threads"] == 1
     assert torch.get_num_threads() == before
+
+
+def test_serial_run_skips_cells_another_run_finished_or_holds(tmp_path: Path, shared_cache: Path) -> None:
+    """Two serial runs on one results folder share the grid: each cell is checked at its turn."""
+    from benchmark.dispatch import Heartbeat, plan, run_serial
+
+    store = Store(tmp_path, "t")
+    one = tiny_cell()
+    two = Cell("DNANet", "full", "synthetic", "full", 1, profile="smoke", profile_overrides=TINY)
+    todo = plan([one, two], store).todo
+    assert len(todo) == 2
+    lines: list[str] = []
+    with Heartbeat(store, todo[1].key, "test"):  # "another process" holds the second cell
+        run_cell(one, store, options(shared_cache))  # ... and another run already finished the first
+        records = run_serial(todo, store, options(shared_cache), echo=lines.append)
+    assert records == []
+    assert "skipped, done in another run" in lines[0] and "skipped, running in another run" in lines[1]
