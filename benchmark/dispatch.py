@@ -308,9 +308,6 @@ def summary_line(record: Record) -> str:
     return f"IoU {m['iou']:.2f}  nIoU {m['niou']:.2f}  Pd {m['pd']:.2f}  Fa {m['fa']:.2f}"
 
 
-_summary_line = summary_line  # the old private name
-
-
 def run_serial(
     todo: list[ResolvedCell],
     store: Store,
