@@ -25,6 +25,7 @@ def two_nodes() -> Iterator[object]:
     from ray.cluster_utils import Cluster
 
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    os.makedirs("/tmp/ray", exist_ok=True)  # Cluster writes /tmp/ray/ray_current_cluster whatever temp_dir says
     temp = tempfile.mkdtemp(prefix="pbclu", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
     cluster = Cluster(
         initialize_head=True,
