@@ -11,6 +11,7 @@ read old and new records alike. Never imports torch.
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any, Iterable
 
 import numpy as np
@@ -63,9 +64,12 @@ def profile_difference(record: Record) -> str:
 def _identity(record: Record) -> dict[str, Any]:
     """Columns a reader needs to tell variants apart, beyond those records_frame has."""
     data = record.get("data", {})
+    options = record.get("method", {}).get("options", record.get("cell", {}).get("method_options", {}))
     return {
         "variant": variant_of(record),
         "profile_diff": profile_difference(record),
+        "options": json.dumps(options or {}, sort_keys=True, default=str),
+        "max_test_images": (record.get("config", {}).get("profile") or {}).get("max_test_images"),
         "test_fingerprint": data.get("test_fingerprint"),
         "test_images": data.get("test_images"),
         "finished_at": record.get("provenance", {}).get("finished_at"),
@@ -160,6 +164,7 @@ def labels_frame(records: Iterable[Record]) -> pd.DataFrame:
         rows.append({
             "suite": r.get("suite"), "key": r.get("key"), "variant": r.get("variant") or config_key(identity),
             "method": job.get("method", method.get("name")), "method_spec": method.get("spec", job.get("method")),
+            "options": json.dumps(job.get("options", method.get("options")) or {}, sort_keys=True, default=str),
             "dataset": job.get("dataset"), "labels": job.get("labels"), "split": job.get("split"),
             "seed": job.get("seed"), "privileged": bool(method.get("privileged")),
             "iou": r.get("quality", {}).get("iou"), "niou": r.get("quality", {}).get("niou"),

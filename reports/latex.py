@@ -16,9 +16,9 @@ from reports.formatting import HEADER, CellText, arrow, block_starts, cell_text,
 from reports.layout import Table
 from reports.marks import FLAG, rank_marks
 
-PREAMBLE = r"""\usepackage[T1]{fontenc}
-\usepackage{booktabs}
+PREAMBLE = r"""\usepackage{booktabs}
 \usepackage{graphicx}
+\usepackage{array}
 """
 _SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
             "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
@@ -27,8 +27,17 @@ APPROX = r"$^{\approx}$"
 WIDE = 8  # data columns beyond which the table is scaled to the text width
 
 
+_UNICODE = (("×10⁻⁶", r"$\times10^{-6}$"), ("±", r"$\pm$"), ("†", r"$^{\dagger}$"), ("≈", r"$^{\approx}$"),
+            ("×", r"$\times$"), ("↑", r"$\uparrow$"), ("↓", r"$\downarrow$"), ("→", r"$\to$"), ("−", "-"),
+            ("–", "--"), ("—", "---"))
+
+
 def escape(text: str) -> str:
-    return re.sub(r"[\\&%$#_{}~^]", lambda m: _SPECIAL[m.group()], str(text))
+    """LaTeX-safe text: special characters escaped, the Unicode symbols reports use as math."""
+    out = re.sub(r"[\\&%$#_{}~^]", lambda m: _SPECIAL[m.group()], str(text))
+    for symbol, tex in _UNICODE:
+        out = out.replace(symbol, tex)
+    return out
 
 
 def _cell(text: CellText, mark: str) -> str:
@@ -86,7 +95,7 @@ def table_float(table: Table) -> str:
     body = tabular(table)
     if len(table.columns) > WIDE:
         body = "\\resizebox{\\textwidth}{!}{%\n" + body + "}"
-    footer = " ".join(_unicode_math(escape(n)) for n in _notes(table))
+    footer = " ".join(escape(n) for n in _notes(table))
     return "\n".join([
         r"\begin{table}[htbp]", r"\centering", rf"\caption{{{escape(table.caption)}}}",
         rf"\label{{tab:{table.name}}}", r"\small", body, r"\par\smallskip", rf"{{\footnotesize {footer}\par}}",
@@ -97,11 +106,6 @@ def table_float(table: Table) -> str:
 def _notes(table: Table) -> list[str]:
     return notes(table, dagger="\u2020", approx="\u2248")
 
-
-def _unicode_math(text: str) -> str:
-    for symbol, tex in (("±", r"$\pm$"), ("†", r"$^{\dagger}$"), ("≈", r"$^{\approx}$"), ("×", r"$\times$")):
-        text = text.replace(symbol, tex)
-    return text
 
 
 def standalone(table: Table) -> str:

@@ -179,7 +179,7 @@ def label_summary(labels: pd.DataFrame) -> pd.DataFrame:
     from reports import stats
 
     grouped = labels.groupby(["variant"], sort=False)
-    first = grouped[["suite", "method", "method_spec", "dataset", "labels", "split", "privileged"]].first()
+    first = grouped[["suite", "method", "method_spec", "options", "dataset", "labels", "split", "privileged"]].first()
     out = first.join(grouped[LABEL_METRICS].mean()).join(grouped[LABEL_METRICS].std(ddof=1).add_suffix("_std"))
     out["seeds"] = grouped["seed"].nunique()
     out = out.reset_index()

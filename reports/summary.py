@@ -12,8 +12,8 @@ from benchmark.metrics import METRIC_NAMES
 from reports import stats
 from reports.frames import ImageCounts, done
 
-IDENTITY = ["variant", "suite", "detector", "method", "method_spec", "dataset", "labels", "profile", "profile_diff",
-            "privileged"]
+IDENTITY = ["variant", "suite", "detector", "method", "method_spec", "options", "dataset", "labels", "profile",
+            "profile_diff", "max_test_images", "privileged"]
 METRICS = list(METRIC_NAMES)
 
 

@@ -1,0 +1,153 @@
+"""``pointbench report --out DIR``: every table and figure of the stored records.
+
+DIR/tables/*.tex|md|csv (Tables 1-4 layouts, the published and paired comparisons),
+DIR/figures/*.png|pdf, DIR/index.md, and DIR/report.pdf when a LaTeX engine is on PATH.
+Reads records only; never imports torch.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+
+from reports import frames as framelib
+from reports import latex, listing, text
+from reports.layout import Table, ablation_tables, comparison_table, label_summary, label_table
+from reports.paired import paired_frame
+from reports.published import compare
+from reports.summary import summarize_variants
+
+LAYOUTS = {"table1": "Table 1", "table2": "Table 2", "ablation": "Table 3", "pseudolabels": "Table 4"}
+
+
+@dataclass
+class Frames:
+    """Everything a report reads, made once from the records."""
+
+    records: list[dict]
+    tidy: pd.DataFrame
+    history: pd.DataFrame
+    labels: pd.DataFrame
+    sweeps: pd.DataFrame
+    counts: dict[str, dict[str, framelib.ImageCounts]]  # selection -> key -> counts
+
+    @classmethod
+    def of(cls, records: Sequence[dict]) -> "Frames":
+        records = list(records)
+        return cls(records, framelib.tidy_frame(records), framelib.history_frame(records), framelib.labels_frame(records),
+                   framelib.sweep_frame(records), {s: framelib.image_counts(records, s) for s in ("last", "best")})
+
+
+@dataclass
+class Report:
+    out: Path
+    tables: list[Table] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+    figures: list[tuple[str, Path]] = field(default_factory=list)  # (caption, PNG)
+    comparison: pd.DataFrame = field(default_factory=pd.DataFrame)
+    paired: pd.DataFrame = field(default_factory=pd.DataFrame)
+    pdf: Path | None = None
+    pdf_message: str = ""
+    extra_markdown: dict[str, str] = field(default_factory=dict)
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.-]+", "-", text).strip("-")
+
+
+def _caption(suite: str, summary: pd.DataFrame) -> str:
+    layout = LAYOUTS.get(suite)
+    trained = ", ".join(sorted(set(summary["dataset"])))
+    head = f"{layout} layout: " if layout else ""
+    return (f"{head}suite {suite}, trained on {trained}; IoU, nIoU, Pd in %, Fa in ×10⁻⁶ "
+            "(↑ higher is better, ↓ lower).")
+
+
+def training_tables(frames: Frames, selection: str) -> list[Table]:
+    tables = []
+    for suite in sorted(set(frames.tidy.get("suite", pd.Series(dtype=str)).dropna())):
+        rows = frames.tidy[frames.tidy["suite"] == suite]
+        summary = summarize_variants(rows, selection, None, frames.counts[selection])
+        if summary.empty:
+            continue
+        tables.append(comparison_table(summary, slug(suite), _caption(suite, summary), selection))
+        tables += ablation_tables(summary, slug(suite), selection)
+    return tables
+
+
+def label_tables(frames: Frames) -> list[Table]:
+    tables = []
+    for suite in sorted(set(frames.labels.get("suite", pd.Series(dtype=str)).dropna())):
+        rows = frames.labels[frames.labels["suite"] == suite]
+        caption = (f"{LAYOUTS['pseudolabels']} layout: pseudo-label IoU against the ground truth (%) and seconds per "
+                   f"target on one core, per method x dataset x label type (suite {suite}; training splits).")
+        tables.append(label_table(rows, slug(suite) + "-labels", caption))
+    return tables
+
+
+def write_table(table: Table, folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{table.name}.tex", folder / f"{table.name}.md", folder / f"{table.name}.csv"]
+    paths[0].write_text(latex.table_float(table), encoding="utf-8")
+    paths[1].write_text(text.markdown(table) + "\n" + text.intervals_markdown(table), encoding="utf-8")
+    text.long_frame(table).to_csv(paths[2], index=False)
+    return paths
+
+
+def _comparisons(frames: Frames, report: Report, selection: str, pair: Sequence[str] | None) -> None:
+    summaries = {s: summarize_variants(frames.tidy, s, None, intervals=False) for s in ("last", "best")}
+    labels = label_summary(frames.labels) if not frames.labels.empty else None
+    report.comparison = compare({s: v for s, v in summaries.items() if not v.empty}, labels)
+    report.paired = paired_frame(frames.tidy, frames.counts[selection], selection, pair) if not frames.tidy.empty else pd.DataFrame()
+    folder = report.out / "tables"
+    outputs = {"published-comparison.md": listing.comparison_markdown(report.comparison),
+               "paired.md": listing.paired_markdown(report.paired)}
+    if not report.comparison.empty:
+        outputs["published-comparison.tex"] = listing.comparison_latex(report.comparison)
+        report.comparison.to_csv(folder / "published-comparison.csv", index=False)
+        report.files.append(folder / "published-comparison.csv")
+    for name, content in outputs.items():
+        (folder / name).write_text(content, encoding="utf-8")
+        report.files.append(folder / name)
+    report.extra_markdown = {"Published comparison": outputs["published-comparison.md"], "Paired comparisons": outputs["paired.md"]}
+
+
+def write_report(records: Sequence[dict], out: Path, selection: str = "last", results_root: Path | None = None,
+                 pair: Sequence[str] | None = None, figures: bool = True, pdf: bool = True) -> Report:
+    """Tables, figures, index.md and (with a LaTeX engine) report.pdf under ``out``."""
+    from reports import document
+
+    out = Path(out)
+    report = Report(out)
+    frames = Frames.of(records)
+    report.tables = training_tables(frames, selection) + label_tables(frames)
+    for table in report.tables:
+        report.files += write_table(table, out / "tables")
+    (out / "tables").mkdir(parents=True, exist_ok=True)
+    _comparisons(frames, report, selection, pair)
+    if figures:
+        from reports.figures.make import make_figures
+
+        report.figures = make_figures(frames, out / "figures", selection, results_root, report.comparison)
+    document.write_index(report)
+    if pdf:
+        document.write_pdf(report)
+    return report
+
+
+def terminal_summary(report: Report) -> str:
+    """What ``pointbench report`` prints: the main tables, then where everything went."""
+    parts = [text.terminal(t) for t in report.tables]
+    parts.append(f"report: {report.out / 'index.md'} ({len(report.files)} table files, {len(report.figures)} figures)")
+    parts.append(report.pdf_message)
+    return "\n\n".join(p for p in parts if p)
+
+
+def as_json(report: Report) -> dict[str, Any]:
+    return {"out": str(report.out), "tables": [t.name for t in report.tables], "files": [str(p) for p in report.files],
+            "figures": [str(p) for _, p in report.figures], "pdf": str(report.pdf) if report.pdf else None,
+            "pdf_message": report.pdf_message}

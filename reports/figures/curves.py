@@ -1,0 +1,57 @@
+"""Per-epoch curves: training loss, test IoU at evaluated epochs and the IoU of the
+training labels against the ground truth (for schemes whose labels change: LESPS, PAL,
+GSACP, Learnable distance), one column per detector; seeds as a band (mean ± std)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from reports.figures.style import grid, handles, legend_below, save, scheme_styles
+
+PANELS = [("loss", "training loss"), ("test_iou", "test IoU (%)"), ("label_iou", "training-label IoU (%)")]
+
+
+def band(ax, data: pd.DataFrame, y: str, style: dict) -> None:
+    """Mean over seeds as a line, mean ± std as a band (std only where 2+ seeds)."""
+    stats = data.groupby("epoch")[y].agg(["mean", "std", "count"]).reset_index()
+    ax.plot(stats["epoch"], stats["mean"], color=style["color"], linestyle=style["linestyle"], linewidth=1.2,
+            marker=style["marker"] if len(stats) <= 12 else None, markersize=3)
+    spread = stats["std"].where(stats["count"] >= 2)
+    if spread.notna().any():
+        ax.fill_between(stats["epoch"], stats["mean"] - spread, stats["mean"] + spread, color=style["color"], alpha=0.2,
+                        linewidth=0)
+
+
+def _panel(ax, data: pd.DataFrame, y: str, styles: dict) -> None:
+    data = data.dropna(subset=[y])
+    for spec, part in data.groupby("method_spec", sort=False):
+        band(ax, part, y, styles[spec])
+    if data.empty:
+        ax.text(0.5, 0.5, "no scheme here changes its labels" if y == "label_iou" else "no data",
+                ha="center", va="center", transform=ax.transAxes, fontsize=6)
+
+
+def curves_figure(history: pd.DataFrame, folder: Path, name: str, title: str) -> list[Path]:
+    """One figure for one suite x dataset (rows: loss, test IoU, label IoU)."""
+    detectors = list(dict.fromkeys(history["detector"]))
+    styles = scheme_styles(history["method_spec"])
+    changing = history[history["label_changes"] > 0]
+    panels = [p for p in PANELS if p[0] != "label_iou" or not changing.empty]
+    fig, axes = grid(len(panels), len(detectors), legend_entries=len(styles))
+    for col, detector in enumerate(detectors):
+        for row, (y, label) in enumerate(panels):
+            source = changing if y == "label_iou" else history
+            ax = axes[row][col]
+            _panel(ax, source[source["detector"] == detector], y, styles)
+            ax.set_xlabel("epoch")
+            ax.set_ylabel(label)
+            if y == "loss" and (history["loss"] > 0).all() and np.ptp(np.log10(history["loss"])) > 1.5:
+                ax.set_yscale("log")
+            if row == 0:
+                ax.set_title(detector)
+    legend_below(fig, *handles(styles))
+    fig.suptitle(title + " (bands: mean ± std over seeds)", fontsize=8)
+    return save(fig, folder, name)
