@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from benchmark.errors import PointbenchError
+from reports.cli import add_bench_arguments, add_report_arguments
 
 EPILOG = """examples:
   pointbench run                                   # the quick suite on the embedded synthetic data
@@ -27,6 +28,7 @@ EPILOG = """examples:
   pointbench run --suite table1 --registered-only  # only the cells whose methods exist today
   pointbench status --suite quick
   pointbench report --selection best
+  pointbench report --out build                    # LaTeX/Markdown tables, figures, index.md, report.pdf
   pointbench bench metrics --data-root ../shared/data --json
   pointbench bench dispatch --json                 # Ray vs serial overhead per cell
   pointbench labels --method point --dataset SIRST --labels centroid --data-root ../shared/data
@@ -196,10 +198,10 @@ def _print_label_report(args: argparse.Namespace, records: list[dict]) -> None:
 
 # report -----------------------------------------------------------------------------
 def _print_report(args: argparse.Namespace, records: list[dict]) -> None:
-    from benchmark.store import records_frame
+    from reports.frames import tidy_frame
     from reports.tables import markdown_table, summarize
 
-    frame = records_frame(records)
+    frame = tidy_frame(records)
     summary = summarize(frame, selection=getattr(args, "selection", "last"), subset=getattr(args, "subset", "all"))
     _emit(args, summary.to_dict(orient="records"), lambda: markdown_table(summary))
 
@@ -210,6 +212,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     records = load_records(args.results, args.suite and [args.suite])
     if not records:
         raise PointbenchError(f"no records under {args.results!r}; run `pointbench run` first or pass --results DIR")
+    if args.out:
+        from reports.cli import write_report_command
+
+        return write_report_command(args, records)
     _print_report(args, records)
     return 0
 
@@ -370,6 +376,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         )
         _emit(args, result, lambda: format_dispatch(result))
         return 0
+    if args.what == "report":
+        from reports.cli import bench_report_command
+
+        return bench_report_command(args)
     raise PointbenchError(f"unknown benchmark {args.what!r}")
 
 
@@ -446,6 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--selection", default="last", choices=["last", "best"],
                         help="last epoch (default) or best test IoU over evaluated epochs, as PAL/D2D report")
     report.add_argument("--subset", default="all", help="SIRST3 part to report (default: all images pooled)")
+    add_report_arguments(report)
     report.set_defaults(func=cmd_report)
 
     labels = sub.add_parser("labels", help="make a method's offline (or initial) pseudo-labels; print their quality",
@@ -462,11 +473,11 @@ def build_parser() -> argparse.ArgumentParser:
     labels.set_defaults(func=cmd_labels)
 
     bench = sub.add_parser("bench", help="measured benchmarks")
-    bench.add_argument("what", choices=["metrics", "detectors", "dispatch"],
+    bench.add_argument("what", choices=["metrics", "detectors", "dispatch", "report"],
                        help="metrics: evaluate the SIRST3 test set on one core; detectors: forward+backward "
                             "images/s of every detector (on a GPU: fp32, bf16+channels_last, torch.compile); "
                             "dispatch: seconds per cell, Ray vs serial, on 1-epoch tiny cells (and GPU packing "
-                            "where a GPU exists)")
+                            "where a GPU exists); report: the whole report over 1,000 synthetic records on one core")
     bench.add_argument("pattern", nargs="?", help="detectors: shell wildcard of detector names (default: all)")
     bench.add_argument("--device", help="detectors: cpu (default) or cuda")
     bench.add_argument("--batch", type=int, default=16, help="detectors: batch size (default 16)")
@@ -476,6 +487,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--cells", type=int, default=8, help="dispatch: number of tiny cells (default 8)")
     bench.add_argument("--gpu-cells", type=int, default=4, help="dispatch: small-detector cells packed on one GPU (default 4)")
     bench.add_argument("--address", help="dispatch: an existing Ray cluster instead of a local one")
+    add_bench_arguments(bench)
     _add_common(bench)
     bench.set_defaults(func=cmd_bench)
     return parser

@@ -8,9 +8,11 @@ Reads records only; never imports torch.
 from __future__ import annotations
 
 import re
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import pandas as pd
 
@@ -53,6 +55,15 @@ class Report:
     pdf: Path | None = None
     pdf_message: str = ""
     extra_markdown: dict[str, str] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)  # wall seconds per stage (``bench report``)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
 
 
 def slug(text: str) -> str:
@@ -62,8 +73,8 @@ def slug(text: str) -> str:
 def _caption(suite: str, summary: pd.DataFrame) -> str:
     layout = LAYOUTS.get(suite)
     trained = ", ".join(sorted(set(summary["dataset"])))
-    head = f"{layout} layout: " if layout else ""
-    return (f"{head}suite {suite}, trained on {trained}; IoU, nIoU, Pd in %, Fa in ×10⁻⁶ "
+    shape = f" (layout of Diffuse to Detect's {layout})" if layout else ""
+    return (f"Suite {suite}{shape}: trained on {trained}; IoU, nIoU, Pd in %, Fa in ×10⁻⁶ "
             "(↑ higher is better, ↓ lower).")
 
 
@@ -83,8 +94,9 @@ def label_tables(frames: Frames) -> list[Table]:
     tables = []
     for suite in sorted(set(frames.labels.get("suite", pd.Series(dtype=str)).dropna())):
         rows = frames.labels[frames.labels["suite"] == suite]
-        caption = (f"{LAYOUTS['pseudolabels']} layout: pseudo-label IoU against the ground truth (%) and seconds per "
-                   f"target on one core, per method x dataset x label type (suite {suite}; training splits).")
+        caption = (f"Suite {suite} (layout of Diffuse to Detect's {LAYOUTS['pseudolabels']}): pseudo-label IoU against "
+                   "the ground truth (%) and seconds per target on one core, per method x dataset x label type "
+                   "(training splits).")
         tables.append(label_table(rows, slug(suite) + "-labels", caption))
     return tables
 
@@ -123,19 +135,25 @@ def write_report(records: Sequence[dict], out: Path, selection: str = "last", re
 
     out = Path(out)
     report = Report(out)
-    frames = Frames.of(records)
-    report.tables = training_tables(frames, selection) + label_tables(frames)
-    for table in report.tables:
-        report.files += write_table(table, out / "tables")
-    (out / "tables").mkdir(parents=True, exist_ok=True)
-    _comparisons(frames, report, selection, pair)
+    with report.stage("frames"):
+        frames = Frames.of(records)
+    with report.stage("tables (with bootstrap intervals)"):
+        report.tables = training_tables(frames, selection) + label_tables(frames)
+    with report.stage("writing tables"):
+        for table in report.tables:
+            report.files += write_table(table, out / "tables")
+        (out / "tables").mkdir(parents=True, exist_ok=True)
+    with report.stage("published and paired comparisons"):
+        _comparisons(frames, report, selection, pair)
     if figures:
         from reports.figures.make import make_figures
 
-        report.figures = make_figures(frames, out / "figures", selection, results_root, report.comparison)
+        with report.stage("figures"):
+            report.figures = make_figures(frames, out / "figures", selection, results_root, report.comparison)
     document.write_index(report)
     if pdf:
-        document.write_pdf(report)
+        with report.stage("report.pdf"):
+            document.write_pdf(report)
     return report
 
 

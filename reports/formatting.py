@@ -21,7 +21,7 @@ def number(value: float, metric: str) -> str:
 
 def typical_seeds(table: Table) -> int | None:
     """The most common seed count over filled cells (cells with another count get a note)."""
-    counts = Counter(int(v) for v in table.values["seeds"].to_numpy().ravel() if np.isfinite(v))
+    counts = Counter(int(v) for v in table.values["seeds"].ravel() if np.isfinite(v))
     return counts.most_common(1)[0][0] if counts else None
 
 
@@ -36,11 +36,12 @@ class CellText:
     seeds: int | None = None
 
 
-def cell_text(table: Table, row: int, column: tuple[str, str], typical: int | None) -> CellText:
-    mean = table.values["mean"].at[row, column]
+def cell_text(table: Table, row: int, j: int, typical: int | None) -> CellText:
+    """Cell ``row`` x column index ``j``."""
+    mean = table.values["mean"][row, j]
     if not np.isfinite(mean):
         return CellText(True)
-    std, seeds, metric = table.values["std"].at[row, column], int(table.values["seeds"].at[row, column]), column[1]
+    std, seeds, metric = table.values["std"][row, j], int(table.values["seeds"][row, j]), table.metrics[j % len(table.metrics)]
     shown_std = number(std, metric) if seeds >= 2 and np.isfinite(std) else None
     return CellText(False, number(mean, metric), shown_std, seeds if seeds != typical else None)
 
@@ -74,7 +75,7 @@ def notes(table: Table, dagger: str, approx: str) -> list[str]:
 
 
 def _has_other_counts(table: Table, typical: int) -> bool:
-    seeds = table.values["seeds"].to_numpy().ravel()
+    seeds = table.values["seeds"].ravel()
     return any(np.isfinite(v) and int(v) != typical for v in seeds)
 
 

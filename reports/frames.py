@@ -11,6 +11,7 @@ read old and new records alike. Never imports torch.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from typing import Any, Iterable
 
@@ -42,15 +43,19 @@ def variant_of(record: Record) -> str:
     return config_key(keyed)
 
 
-def profile_difference(record: Record) -> str:
-    """The resolved profile's fields that differ from the named profile's ("" if none)."""
+@functools.lru_cache(maxsize=None)
+def _named_profile(name: str) -> dict[str, Any] | None:
     from benchmark.profiles import PROFILES
 
+    return dataclasses.asdict(PROFILES[name]) if name in PROFILES else None
+
+
+def profile_difference(record: Record) -> str:
+    """The resolved profile's fields that differ from the named profile's ("" if none)."""
     profile = record.get("config", {}).get("profile") or {}
-    named = PROFILES.get(profile.get("name", ""))
-    if named is None:
+    base = _named_profile(str(profile.get("name", "")))
+    if base is None:
         return ""
-    base = dataclasses.asdict(named)
     diffs = []
     for name, value in profile.items():
         default = base.get(name)
@@ -77,11 +82,18 @@ def _identity(record: Record) -> dict[str, Any]:
     }
 
 
+def _rows_of(record: Record) -> int:
+    """How many rows ``records_frame`` makes of a record (selections x subsets, or one)."""
+    metrics = record.get("metrics") or {}
+    return sum(len(e["subsets"]) for e in metrics.values()) if metrics else 1
+
+
 def tidy_frame(records: Iterable[Record]) -> pd.DataFrame:
     """One row per training record x selection x subset, with ``variant`` and friends.
 
-    A variant with two records of one seed (the same run in two results folders) keeps
-    the later one: seeds are counted, never rows.
+    Within a suite, a variant with two records of one seed (the same run in two results
+    folders) keeps the later one; the same run in two suites stays in both (each suite's
+    table shows it) and ``summarize_variants`` counts it once across suites.
     """
     from benchmark.store import records_frame
 
@@ -89,12 +101,14 @@ def tidy_frame(records: Iterable[Record]) -> pd.DataFrame:
     frame = records_frame(train)
     if frame.empty:
         return frame
-    extra = pd.DataFrame([{"key": r.get("key"), **_identity(r)} for r in train]).drop_duplicates("key")
-    frame = frame.drop(columns=[c for c in extra.columns if c in frame.columns and c != "key"])
-    frame = frame.merge(extra, on="key", how="left")
+    extra = pd.DataFrame([_identity(r) for r in train])
+    extra = extra.loc[np.repeat(np.arange(len(train)), [_rows_of(r) for r in train])].reset_index(drop=True)
+    if len(extra) != len(frame):
+        raise ValueError("records_frame made an unexpected number of rows; reports.frames._rows_of needs updating")
+    frame = pd.concat([frame.drop(columns=[c for c in extra.columns if c in frame.columns]), extra], axis=1)
     frame["privileged"] = frame["privileged"].fillna(False).astype(bool)
     frame = frame.sort_values("finished_at", na_position="first", kind="stable")
-    frame = frame.drop_duplicates(["variant", "seed", "selection", "subset"], keep="last")
+    frame = frame.drop_duplicates(["suite", "variant", "seed", "selection", "subset"], keep="last")
     return frame.reset_index(drop=True)
 
 

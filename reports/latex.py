@@ -24,7 +24,7 @@ _SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": 
             "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
 DAGGER = r"$^{\dagger}$"
 APPROX = r"$^{\approx}$"
-WIDE = 8  # data columns beyond which the table is scaled to the text width
+WIDE = 8  # data columns beyond which the std goes under the mean and the table is scaled to fit
 
 
 _UNICODE = (("×10⁻⁶", r"$\times10^{-6}$"), ("±", r"$\pm$"), ("†", r"$^{\dagger}$"), ("≈", r"$^{\approx}$"),
@@ -40,20 +40,23 @@ def escape(text: str) -> str:
     return out
 
 
-def _cell(text: CellText, mark: str) -> str:
+def _cell(text: CellText, mark: str, stacked: bool = False) -> str:
+    """``mean ±std`` with its mark; ``stacked`` (wide tables) puts the std under the mean."""
     if text.missing:
         return "--"
-    body = text.mean + (rf" {{\scriptsize$\pm${text.std}}}" if text.std is not None else "")
-    base = mark.rstrip(FLAG)
+    mean = text.mean
     if mark.endswith(FLAG):
-        body = text.mean + APPROX + body[len(text.mean):]
-    elif base == "best":
-        body = rf"\textbf{{{body}}}"
-    elif base == "second":
-        body = rf"\underline{{{body}}}"
+        mean += APPROX
+    elif mark == "best":
+        mean = rf"\textbf{{{mean}}}"
+    elif mark == "second":
+        mean = rf"\underline{{{mean}}}"
     if text.seeds is not None:
-        body += rf"$^{{({text.seeds})}}$"
-    return body
+        mean += rf"$^{{({text.seeds})}}$"
+    if text.std is None:
+        return mean
+    std = rf"{{\scriptsize$\pm${text.std}}}"
+    return rf"\shortstack{{{mean}\\{std}}}" if stacked else f"{mean} {std}"
 
 
 def _header(table: Table) -> list[str]:
@@ -77,7 +80,8 @@ def _body(table: Table) -> list[str]:
         shown = [escape(lab) if (j > 0 or starts[i] or len(labels) == 1) else "" for j, lab in enumerate(labels)]
         if table.privileged[i]:
             shown[-1] += DAGGER
-        cells = [_cell(cell_text(table, i, c, typical), marks.at[i, c]) for c in table.columns]
+        stacked = len(table.columns) > WIDE
+        cells = [_cell(cell_text(table, i, j, typical), marks[i, j], stacked) for j in range(len(table.columns))]
         lines.append(" & ".join(shown + cells) + r" \\")
     return lines
 

@@ -33,7 +33,7 @@ class Table:
     rows: list[tuple[str, ...]]  # plain-text labels of each row, one per level
     groups: list[str]  # column groups (test sets; dataset x label type)
     metrics: list[str]  # metrics inside every group
-    values: dict[str, pd.DataFrame]  # FIELDS -> (rows x MultiIndex(groups, metrics)) frame
+    values: dict[str, np.ndarray]  # FIELDS -> (rows, columns) array; columns: groups x metrics, group-major
     privileged: list[bool]
     blocks: list[int]  # block of each row (a rule between blocks)
     selection: str = "last"
@@ -41,16 +41,19 @@ class Table:
     intervals: set[str] = field(default_factory=set)  # how the intervals were resampled
 
     @property
-    def columns(self) -> pd.MultiIndex:
-        return pd.MultiIndex.from_product([self.groups, self.metrics])
+    def columns(self) -> list[tuple[str, str]]:
+        return [(g, m) for g in self.groups for m in self.metrics]
 
-    @property
-    def mean(self) -> pd.DataFrame:
-        return self.values["mean"]
+    def col(self, group: str, metric: str) -> int:
+        return self.groups.index(group) * len(self.metrics) + self.metrics.index(metric)
+
+    def frame(self, field: str = "mean") -> pd.DataFrame:
+        """One field as a frame (rows x MultiIndex columns), for reading and tests."""
+        return pd.DataFrame(self.values[field], columns=pd.MultiIndex.from_tuples(self.columns))
 
 
-def _frames(n_rows: int, columns: pd.MultiIndex) -> dict[str, pd.DataFrame]:
-    return {f: pd.DataFrame(np.nan, index=range(n_rows), columns=columns) for f in FIELDS}
+def _frames(n_rows: int, n_columns: int) -> dict[str, np.ndarray]:
+    return {f: np.full((n_rows, n_columns), np.nan) for f in FIELDS}
 
 
 def _column_groups(summary: pd.DataFrame) -> dict[tuple[str, str], str]:
@@ -65,8 +68,9 @@ def _column_groups(summary: pd.DataFrame) -> dict[tuple[str, str], str]:
 def _row_keys(summary: pd.DataFrame, columns: dict[tuple[str, str], str]) -> list[tuple]:
     """Row identity of each summary row: what defines it apart from the dataset; two
     variants that would share a cell (they differ elsewhere) get the variant key too."""
-    keys = [tuple(r[f] for f in ROW_FIELDS) for _, r in summary.iterrows()]
-    cells = [(k, columns[(r["dataset"], r["subset"])]) for k, (_, r) in zip(keys, summary.iterrows())]
+    records = summary.to_dict("records")
+    keys = [tuple(r[f] for f in ROW_FIELDS) for r in records]
+    cells = [(k, columns[(r["dataset"], r["subset"])]) for k, r in zip(keys, records)]
     variants: dict[tuple, set] = {}
     for cell, v in zip(cells, summary["variant"]):
         variants.setdefault(cell, set()).add(v)
@@ -113,13 +117,16 @@ def _sort_rows(keys: list[tuple]) -> list[tuple]:
     return sorted(set(keys), key=lambda k: (detector_sort_key(k[0]), scheme_sort_key(k[1]), *map(str, k[2:])))
 
 
-def _fill(frames: dict[str, pd.DataFrame], i: int, column: str, r: pd.Series, metrics: list[str]) -> None:
-    for m in metrics:
-        frames["mean"].at[i, (column, m)] = r[m]
-        frames["std"].at[i, (column, m)] = r.get(f"{m}_std", np.nan)
-        frames["seeds"].at[i, (column, m)] = r["seeds"] if pd.notna(r[m]) else np.nan
-        frames["low"].at[i, (column, m)] = r.get(f"{m}_lo", np.nan)
-        frames["high"].at[i, (column, m)] = r.get(f"{m}_hi", np.nan)
+def _fill(frames: dict[str, np.ndarray], i: int, group: int, r: dict, metrics: list[str]) -> None:
+    """Row ``i``, column group ``group`` (index) from a summary row (a dict)."""
+    for k, m in enumerate(metrics):
+        j = group * len(metrics) + k
+        value = r[m]
+        frames["mean"][i, j] = value
+        frames["std"][i, j] = r.get(f"{m}_std", np.nan)
+        frames["seeds"][i, j] = r["seeds"] if pd.notna(value) else np.nan
+        frames["low"][i, j] = r.get(f"{m}_lo", np.nan)
+        frames["high"][i, j] = r.get(f"{m}_hi", np.nan)
 
 
 def comparison_table(summary: pd.DataFrame, name: str, caption: str, selection: str = "last",
@@ -131,11 +138,11 @@ def comparison_table(summary: pd.DataFrame, name: str, caption: str, selection: 
     position = {k: i for i, k in enumerate(order)}
     show_labels = summary.loc[summary["labels"] != "full", "labels"].nunique() > 1
     groups = list(dict.fromkeys(columns.values()))
-    frames = _frames(len(order), pd.MultiIndex.from_product([groups, MAIN_METRICS]))
+    frames = _frames(len(order), len(groups) * len(MAIN_METRICS))
     privileged = [False] * len(order)
-    for key, (_, r) in zip(keys, summary.iterrows()):
+    for key, r in zip(keys, summary.to_dict("records")):
         i = position[key]
-        _fill(frames, i, columns[(r["dataset"], r["subset"])], r, MAIN_METRICS)
+        _fill(frames, i, groups.index(columns[(r["dataset"], r["subset"])]), r, MAIN_METRICS)
         privileged[i] = privileged[i] or bool(r["privileged"])
     detectors = list(dict.fromkeys(k[0] for k in order))
     detector_labels, schemes, notes = _labels(order, by_detector, show_labels)
@@ -198,13 +205,13 @@ def label_table(labels: pd.DataFrame, name: str, caption: str) -> Table:
     pairs = sorted(group_of, key=lambda p: (dataset_sort_key(p[0]), p[1]))
     groups = [group_of[p] for p in pairs]
     specs = sorted(set(summary["method_spec"]), key=scheme_sort_key)
-    frames = _frames(len(specs), pd.MultiIndex.from_product([groups, LABEL_METRICS]))
+    frames = _frames(len(specs), len(groups) * len(LABEL_METRICS))
     privileged = [False] * len(specs)
-    for _, r in summary.iterrows():
+    for r in summary.to_dict("records"):
         i = specs.index(r["method_spec"])
-        _fill(frames, i, group_of[(r["dataset"], r["labels"])], r, LABEL_METRICS)
+        _fill(frames, i, groups.index(group_of[(r["dataset"], r["labels"])]), r, LABEL_METRICS)
         privileged[i] = privileged[i] or bool(r["privileged"])
     rows = [(scheme_name(s),) for s in specs]
-    kinds = {"seeds"} if np.isfinite(frames["low"].to_numpy()).any() else set()
+    kinds = {"seeds"} if np.isfinite(frames["low"]).any() else set()
     return Table(name, caption, ["Method"], rows, groups, LABEL_METRICS, frames, privileged, [0] * len(specs), "-",
                  intervals=kinds)

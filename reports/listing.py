@@ -22,7 +22,7 @@ IDENTITY = ["source", "detector", "scheme", "labels", "train", "test", "selectio
 METRIC_ORDER = ["iou", "niou", "pd", "fa", "seconds_per_target"]
 
 
-def _pair(r: pd.Series) -> str:
+def _pair(r: dict) -> str:
     digits = 4 if r["metric"] == "seconds_per_target" else 2
     ours = _num(r["ours"], digits) + (f" ± {_num(r['ours_std'], digits)}" if r["seeds"] >= 2 else "")
     return f"{ours} / {_num(r['theirs'], digits)} ({r['difference']:+.{digits}f})"
@@ -34,10 +34,13 @@ def comparison_rows(comparison: pd.DataFrame) -> tuple[list[str], list[list[str]
     headers = ["source", "detector", "scheme", "labels", "train → test", "selection"] + [LABELS[m] for m in metrics] + [
         "protocol differences"]
     rows = []
-    for key, group in comparison.groupby(IDENTITY, sort=False):
+    groups: dict[tuple, list[dict]] = {}
+    for r in comparison.to_dict("records"):
+        groups.setdefault(tuple(r[k] for k in IDENTITY), []).append(r)
+    for key, group in groups.items():
         ident = dict(zip(IDENTITY, key))
-        by_metric = {r["metric"]: _pair(r) for _, r in group.iterrows()}
-        named = list(dict.fromkeys(d for text in group["differences"] for d in text.split("; ") if d))
+        by_metric = {r["metric"]: _pair(r) for r in group}
+        named = list(dict.fromkeys(d for r in group for d in r["differences"].split("; ") if d))
         rows.append([ident["source"], ident["detector"] or "-", scheme_name(ident["scheme"]), ident["labels"],
                      f"{ident['train']} → {ident['test']}", ident["selection"]]
                     + [by_metric.get(m, "-") for m in metrics] + ["; ".join(named) or "none"])
@@ -56,18 +59,29 @@ def comparison_markdown(comparison: pd.DataFrame) -> str:
 
 
 def comparison_latex(comparison: pd.DataFrame) -> str:
-    headers, rows = comparison_rows(comparison)
-    n_metrics = len(headers) - 7
-    spec = r"p{2.6cm}lp{2.2cm}l" + "l" * (1 + n_metrics) + r">{\raggedright\arraybackslash}p{5cm}"
-    keep = [0, 1, 2, 3, 4] + list(range(6, len(headers)))  # selection: named among the differences where it differs
-    head = " & ".join(escape(headers[i]) for i in keep)
+    """One row per number (ours, theirs, the difference); the cell's identity and its
+    protocol differences printed on its first row only, so the page stays narrow."""
+    headers = ["source", "detector", "scheme", "train $\\to$ test", "metric", "ours", "theirs", "$\\Delta$",
+               "protocol differences"]
+    spec = r"p{2.4cm}lp{2.4cm}llrrr>{\raggedright\arraybackslash}p{6.2cm}"
     lines = [r"{\scriptsize", rf"\begin{{longtable}}{{{spec}}}",
-             r"\caption{Ours against the published numbers: each metric as ours / theirs (ours $-$ theirs); the "
-             r"protocol differences are named.}\\",
-             r"\toprule", head + r" \\", r"\midrule", r"\endhead", r"\bottomrule", r"\endfoot"]
-    for row in rows:
-        cells = [escape(row[i].replace("_", " ") if i == 0 else row[i]) for i in keep]
-        lines.append(" & ".join(cells) + r" \\")
+             r"\caption{Ours against the published numbers ($\Delta$: ours $-$ theirs); the protocol differences "
+             r"are named.}\\", r"\toprule", " & ".join(headers) + r" \\", r"\midrule", r"\endhead",
+             r"\bottomrule", r"\endfoot"]
+    previous = None
+    for r in comparison.to_dict("records"):
+        identity = tuple(r[k] for k in IDENTITY)
+        digits = 4 if r["metric"] == "seconds_per_target" else 2
+        ours = _num(r["ours"], digits) + (f" ± {_num(r['ours_std'], digits)}" if r["seeds"] >= 2 else "")
+        first = identity != previous
+        if first and previous is not None:
+            lines.append(r"\addlinespace[2pt]")
+        head = [r["source"].replace("_", " "), r["detector"] or "-", scheme_name(r["scheme"]) + f" ({r['labels']})",
+                f"{r['train']} → {r['test']}"] if first else ["", "", "", ""]
+        tail = [r["differences"] or "none"] if first else [""]
+        cells = head + [LABELS[r["metric"]], ours, _num(r["theirs"], digits), f"{r['difference']:+.{digits}f}"] + tail
+        lines.append(" & ".join(escape(c) for c in cells) + r" \\")
+        previous = identity
     lines += [r"\end{longtable}", "}", ""]
     return "\n".join(lines)
 
@@ -80,7 +94,7 @@ def paired_markdown(paired: pd.DataFrame) -> str:
     rows = [[r["suite"], r["detector"], r["dataset"], r["labels"], scheme_name(r["a"]), scheme_name(r["b"]),
              LABELS[r["metric"]], _num(r["p_a_better"], 3), f"{r['difference']:+.2f}",
              f"[{_num(r['low'])}, {_num(r['high'])}]", str(r["seeds"]), str(r["images"] or "-"), r["resampled"]]
-            for _, r in paired.iterrows()]
+            for r in paired.to_dict("records")]
     return ("**Paired comparisons**: probability that A beats B on the same seeds and test images (bootstrap; "
             "Fa: lower is better). With one seed and no per-image counts there is nothing to resample.\n\n"
             + tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True) + "\n")

@@ -14,7 +14,6 @@ than two ranked values is not marked.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from reports.layout import Table
 from reports.naming import HIGHER_IS_BETTER
@@ -23,36 +22,34 @@ BEST, SECOND = "best", "second"
 FLAG = "~"
 
 
-def _column_marks(mean: pd.Series, low: pd.Series, high: pd.Series, eligible: np.ndarray, higher: bool) -> list[str]:
+def _column_marks(mean: np.ndarray, low: np.ndarray, high: np.ndarray, eligible: np.ndarray, higher: bool) -> list[str]:
     marks = [""] * len(mean)
-    ranked = mean[eligible].dropna()
+    ranked = np.flatnonzero(eligible & np.isfinite(mean))
     if len(ranked) < 2:
         return marks
-    ranks = ranked.rank(ascending=not higher, method="dense")
-    level_values = {int(r): ranked[ranks == r].iloc[0] for r in sorted(set(ranks))}
-    for i, r in ranks.items():
-        if r > 2:
+    levels = np.unique(mean[ranked])[::-1] if higher else np.unique(mean[ranked])  # best level first
+    for i in ranked:
+        rank = int(np.flatnonzero(levels == mean[i])[0])
+        if rank > 1:
             continue
-        mark = BEST if r == 1 else SECOND
-        nxt = level_values.get(int(r) + 1)
-        lo, hi = low.loc[i], high.loc[i]
-        if nxt is not None and np.isfinite(lo) and np.isfinite(hi) and lo <= nxt <= hi:
+        mark = BEST if rank == 0 else SECOND
+        nxt = levels[rank + 1] if rank + 1 < len(levels) else None
+        if nxt is not None and np.isfinite(low[i]) and np.isfinite(high[i]) and low[i] <= nxt <= high[i]:
             mark += FLAG
-        marks[mean.index.get_loc(i)] = mark
+        marks[i] = mark
     return marks
 
 
-def rank_marks(table: Table) -> pd.DataFrame:
-    """"best", "second", "best~", "second~" or "" for every cell of the table; schemes
+def rank_marks(table: Table) -> np.ndarray:
+    """"best", "second", "best~", "second~" or "" for every cell (rows x columns); schemes
     compete within a block (one detector of a Table 1), as in the papers."""
     mean, low, high = table.values["mean"], table.values["low"], table.values["high"]
-    out = pd.DataFrame("", index=mean.index, columns=mean.columns)
+    out = np.full(mean.shape, "", dtype=object)
     blocks = np.asarray(table.blocks)
+    privileged = np.asarray(table.privileged, dtype=bool)
     for block in dict.fromkeys(table.blocks):
-        rows = mean.index[blocks == block]
-        eligible = ~np.asarray(table.privileged, dtype=bool)[blocks == block]
-        for column in mean.columns:
-            higher = HIGHER_IS_BETTER[column[1]]
-            marks = _column_marks(mean.loc[rows, column], low.loc[rows, column], high.loc[rows, column], eligible, higher)
-            out.loc[rows, column] = marks
+        rows = np.flatnonzero(blocks == block)
+        for j, (_, metric) in enumerate(table.columns):
+            out[rows, j] = _column_marks(mean[rows, j], low[rows, j], high[rows, j], ~privileged[rows],
+                                         HIGHER_IS_BETTER[metric])
     return out

@@ -40,18 +40,17 @@ def compare_pair(rows: pd.DataFrame, spec_a: str, spec_b: str, counts: Mapping[s
     if a.empty or b.empty:
         return []
     seeds, ca, cb = _aligned(a, b, counts, subset)
-    rng = stats.rng_for("paired", spec_a, spec_b, *rows[BLOCK].iloc[0])
-    out = []
-    for metric in METRIC_NAMES:
-        if ca is not None:
-            result = stats.paired_comparison(metric, ca, cb, rng)
-        else:
-            va, vb = cb[0][metric].to_numpy(float), cb[1][metric].to_numpy(float)
-            result = stats.paired_comparison(metric, va, vb, rng)
-        out.append({**dict(zip(BLOCK, rows[BLOCK].iloc[0])), "a": spec_a, "b": spec_b, "metric": metric,
-                    "p_a_better": result.probability, "difference": result.difference, "low": result.low,
-                    "high": result.high, "seeds": result.seeds, "images": result.images, "resampled": result.method})
-    return out
+    block = dict(zip(BLOCK, rows[BLOCK].iloc[0]))
+    rng = stats.rng_for("paired", spec_a, spec_b, *block.values())
+    metrics = list(METRIC_NAMES)
+    if ca is not None:
+        results = stats.paired_comparisons(metrics, ca, cb, rng)
+    else:
+        values = [{m: side[m].to_numpy(float) for m in metrics} for side in cb]
+        results = stats.paired_comparisons(metrics, values[0], values[1], rng)
+    return [{**block, "a": spec_a, "b": spec_b, "metric": m, "p_a_better": r.probability, "difference": r.difference,
+             "low": r.low, "high": r.high, "seeds": r.seeds, "images": r.images, "resampled": r.method}
+            for m, r in results.items()]
 
 
 def default_pair(rows: pd.DataFrame) -> tuple[str, str] | None:

@@ -81,13 +81,13 @@ def spec_matches(published: str, spec: str, options: dict) -> bool:
     return all(k in options and _norm(options[k]) == _norm(v) for k, v in theirs.items())
 
 
-def our_protocol(row: pd.Series, selection: str) -> dict[str, str]:
+def our_protocol(row: dict, selection: str) -> dict[str, str]:
     dataset = row["dataset"]
     return {"split": "standard" if dataset in REAL_DATASETS else "synthetic", "eval_size": "original",
             "selection": selection, "fa_code": "fixed", "label_type": row["labels"]}
 
 
-def differences(ours: dict[str, str], row: pd.Series, protocol: pd.Series, metric: str, extra: list[str]) -> str:
+def differences(ours: dict[str, str], row: dict, protocol: dict, metric: str, extra: list[str]) -> str:
     """The protocol differences of one comparison, named."""
     theirs = {"split": protocol["split"], "eval_size": protocol["eval_size"],
               "selection": row["selection"] if row["selection"] not in ("", "unknown") else protocol["selection"],
@@ -109,13 +109,13 @@ def _matches(pairs: pd.DataFrame) -> pd.Series:
     """spec_matches over candidate pairs, computed once per distinct (published, ours) pair."""
     cache: dict[tuple, bool] = {}
 
-    def one(row: pd.Series) -> bool:
-        key = (row["scheme_pub"], row["method_spec"], row["options"])
+    def one(key: tuple) -> bool:
         if key not in cache:
             cache[key] = spec_matches(key[0], key[1], json.loads(key[2] or "{}"))
         return cache[key]
 
-    return pairs.apply(one, axis=1) if len(pairs) else pd.Series(dtype=bool)
+    keys = zip(pairs["scheme_pub"], pairs["method_spec"], pairs["options"])
+    return pd.Series([one(k) for k in keys], index=pairs.index, dtype=bool)
 
 
 def _candidates(published: pd.DataFrame, ours: pd.DataFrame, label_quality: bool) -> pd.DataFrame:
@@ -135,7 +135,7 @@ def _candidates(published: pd.DataFrame, ours: pd.DataFrame, label_quality: bool
     return pairs[_matches(pairs)] if len(pairs) else pairs
 
 
-def _extra(row: pd.Series, label_quality: bool) -> list[str]:
+def _extra(row: dict, label_quality: bool) -> list[str]:
     extra = []
     if not label_quality and row.get("profile") != "paper":
         extra.append(f"schedule: ours the reduced '{row.get('profile')}' profile")
@@ -147,9 +147,9 @@ def _extra(row: pd.Series, label_quality: bool) -> list[str]:
     return extra
 
 
-def _row(pair: pd.Series, selection: str, protocol: pd.Series, label_quality: bool) -> dict:
+def _row(pair: dict, selection: str, protocol: dict, label_quality: bool) -> dict:
     metric = pair["metric_pub"]
-    theirs = pd.Series({"selection": pair["selection_pub"], "labels": pair["labels_pub"]})
+    theirs = {"selection": pair["selection_pub"], "labels": pair["labels_pub"]}
     return {
         "source": pair["source_pub"], "detector": "" if label_quality else pair["detector"], "scheme": pair["method_spec"],
         "labels": pair["labels"], "train": pair["dataset"], "test": pair["test_dataset_pub"] or pair["dataset"],
@@ -165,15 +165,15 @@ def compare(summaries: dict[str, pd.DataFrame], labels_summary: pd.DataFrame | N
     a published row with an unstated selection is held against our best epoch."""
     published, proto = published_frame(), protocols()
     published["label_quality"] = published["source"].map(proto["eval_size"]) == "-"
+    by_source = proto.to_dict("index")
     sources = [(sel, s, False) for sel, s in summaries.items() if not s.empty]
     if labels_summary is not None and not labels_summary.empty:
         sources.append(("-", labels_summary.assign(subset="all"), True))
     rows = []
     for selection, summary, label_quality in sources:
-        pairs = _candidates(published, summary, label_quality)
-        for _, pair in pairs.iterrows():
+        for pair in _candidates(published, summary, label_quality).to_dict("records"):
             wanted = pair["selection_pub"] if pair["selection_pub"] in ("best", "last") else "best"
             if (not label_quality and wanted != selection) or pd.isna(pair.get(pair["metric_pub"])):
                 continue
-            rows.append(_row(pair, selection, proto.loc[pair["source_pub"]], label_quality))
+            rows.append(_row(pair, selection, by_source[pair["source_pub"]], label_quality))
     return pd.DataFrame(rows)

@@ -48,7 +48,10 @@ def _weights(indices: np.ndarray, n: int) -> np.ndarray:
 
 
 def seed_metrics(counts: np.ndarray, image_weights: np.ndarray, metric: str) -> np.ndarray:
-    """(B, S) each seed's metric on each weighted image resample; counts is (S, N, F)."""
+    """(B, S) each seed's metric on each weighted image resample; counts is (S, N, F).
+
+    float64 throughout: the point estimate must equal the records' metric exactly.
+    """
     if metric == "niou":
         ratio = counts[..., _F["intersection"]] / (counts[..., _F["union"]] + _EPS)
         return 100.0 * (image_weights @ ratio.T) / image_weights.sum(1, keepdims=True)
@@ -176,12 +179,22 @@ class Paired:
     method: str
 
 
-def _difference_statistic(a: np.ndarray, b: np.ndarray, metric: str):
-    both = _crossed_statistic(np.stack([a, b]), [metric])
+def _difference_statistic(a: np.ndarray, b: np.ndarray, metrics: Sequence[str]):
+    """(M, B) mean(A) - mean(B) per metric on shared resamples of seeds and images."""
+    both = _crossed_statistic(np.stack([a, b]), metrics)
+    m = len(metrics)
 
     def statistic(*indices: np.ndarray, axis: int = -1) -> np.ndarray:
         values = both(*indices)
-        return values[0] - values[1]
+        return values[:m] - values[m:]
+
+    return statistic
+
+
+def _seed_difference_statistic(diffs: np.ndarray):
+    """(M, B) mean over resampled seeds of per-seed differences ``diffs`` (M, S)."""
+    def statistic(seed_idx: np.ndarray, axis: int = -1) -> np.ndarray:
+        return diffs @ _weights(seed_idx, diffs.shape[1]).T / diffs.shape[1]
 
     return statistic
 
@@ -190,28 +203,43 @@ def _seed_mean(counts: np.ndarray, metric: str) -> float:
     return float(np.mean(seed_metrics(counts, np.ones((1, counts.shape[1])), metric)))
 
 
-def paired_comparison(
-    metric: str, a: np.ndarray, b: np.ndarray, rng: np.random.Generator | None = None, n_resamples: int = N_RESAMPLES,
-) -> Paired:
-    """``a``/``b``: (S, N, F) per-image counts of the same seeds (same order) and images,
-    or (S,) per-seed values when the records kept no per-image counts."""
+def paired_comparisons(
+    metrics: Sequence[str], a: np.ndarray | dict[str, np.ndarray], b: np.ndarray | dict[str, np.ndarray],
+    rng: np.random.Generator | None = None, n_resamples: int = N_RESAMPLES,
+) -> dict[str, Paired]:
+    """A against B for every metric in one resampling. ``a``/``b``: (S, N, F) per-image
+    counts of the same seeds (same order) and images, or metric -> (S,) per-seed values
+    when the records kept no per-image counts."""
     rng = rng or np.random.default_rng(0)
-    sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
-    s = a.shape[0]
-    if a.ndim == 3:
-        n = a.shape[1]
-        images_only = s < 2
-        data = (np.arange(n),) if images_only else (np.arange(s), np.arange(n))
-        statistic, how, images = _difference_statistic(a, b, metric), ("images" if images_only else "seeds x images"), n
-        point = _seed_mean(a, metric) - _seed_mean(b, metric)
+    metrics = list(metrics)
+    if isinstance(a, np.ndarray):
+        s, n = a.shape[:2]
+        images: int | None = n
+        data = (np.arange(n),) if s < 2 else (np.arange(s), np.arange(n))
+        how = "images" if s < 2 else "seeds x images"
+        statistic = _difference_statistic(a, b, metrics)
+        points = [_seed_mean(a, m) - _seed_mean(b, m) for m in metrics]
     else:
-        point, images = float(np.mean(a - b)) if s else float("nan"), None
-        if s < 2:
-            return Paired(metric, float("nan"), point, float("nan"), float("nan"), s, None, "none")
-        data, how = (a - b,), "seeds"
-        statistic = lambda x, axis=-1: np.mean(x, axis=axis)  # noqa: E731
+        diffs = np.asarray([np.asarray(a[m], float) - np.asarray(b[m], float) for m in metrics])
+        s, images, how = diffs.shape[1], None, "seeds"
+        points = [float(d.mean()) if s else float("nan") for d in diffs]
+        if s < 2 or not np.isfinite(diffs).all():
+            return {m: Paired(m, float("nan"), p, float("nan"), float("nan"), s, None, "none") for m, p in zip(metrics, points)}
+        data, statistic = (np.arange(s),), _seed_difference_statistic(diffs)
     result = _run(data, statistic, rng, n_resamples)
-    dist = sign * np.asarray(result.bootstrap_distribution)
-    probability = float(np.mean(dist > 0) + 0.5 * np.mean(dist == 0))
-    ci = result.confidence_interval
-    return Paired(metric, probability, point, float(ci.low), float(ci.high), s, images, how)
+    dist = np.asarray(result.bootstrap_distribution).reshape(len(metrics), -1)
+    low, high = np.atleast_1d(result.confidence_interval.low), np.atleast_1d(result.confidence_interval.high)
+    out = {}
+    for k, m in enumerate(metrics):
+        signed = dist[k] if HIGHER_IS_BETTER[m] else -dist[k]
+        probability = float(np.mean(signed > 0) + 0.5 * np.mean(signed == 0))
+        out[m] = Paired(m, probability, points[k], float(low[k]), float(high[k]), s, images, how)
+    return out
+
+
+def paired_comparison(metric: str, a: np.ndarray, b: np.ndarray, rng: np.random.Generator | None = None,
+                      n_resamples: int = N_RESAMPLES) -> Paired:
+    """One metric of ``paired_comparisons``; ``a``/``b`` (S,) arrays are per-seed values."""
+    if a.ndim == 1:
+        return paired_comparisons([metric], {metric: a}, {metric: b}, rng, n_resamples)[metric]
+    return paired_comparisons([metric], a, b, rng, n_resamples)[metric]

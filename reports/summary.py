@@ -33,7 +33,8 @@ def _group_counts(group: pd.DataFrame, counts: Mapping[str, ImageCounts], subset
 
 def _aggregate(rows: pd.DataFrame) -> pd.DataFrame:
     grouped = rows.groupby(["variant", "subset"], sort=False)
-    identity = grouped[[c for c in IDENTITY if c != "variant" and c in rows]].first()
+    identity = grouped[[c for c in IDENTITY if c not in ("variant", "suite") and c in rows]].first()
+    identity["suite"] = grouped["suite"].agg(lambda s: ",".join(sorted(set(map(str, s)))))
     mean = grouped[METRICS].mean()
     std = grouped[METRICS].std(ddof=1).add_suffix("_std")
     out = identity.join(mean).join(std)
@@ -47,8 +48,8 @@ def _aggregate(rows: pd.DataFrame) -> pd.DataFrame:
 def _intervals(out: pd.DataFrame, rows: pd.DataFrame, counts: Mapping[str, ImageCounts], rng) -> pd.DataFrame:
     groups = {name: g for name, g in rows.groupby(["variant", "subset"], sort=False)}
     crossed, crossed_at, seed_only_at = [], [], []
-    for i, r in out.iterrows():
-        array = _group_counts(groups[(r["variant"], r["subset"])], counts, r["subset"])
+    for i, (variant, subset) in enumerate(zip(out["variant"], out["subset"])):
+        array = _group_counts(groups[(variant, subset)], counts, subset)
         if array is not None:
             crossed.append(array)
             crossed_at.append(i)
@@ -82,6 +83,7 @@ def summarize_variants(
     rows = done(tidy, selection, subset)
     if rows.empty:
         return pd.DataFrame(columns=IDENTITY + ["subset", "seeds"] + METRICS)
+    rows = rows.drop_duplicates(["variant", "seed", "subset"], keep="last")  # one run kept by two suites counts once
     out = _aggregate(rows)
     if intervals:
         out = _intervals(out, rows, counts or {}, stats.rng_for("summary", selection, subset))

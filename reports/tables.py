@@ -1,7 +1,8 @@
-"""Summary tables from the tidy records frame: mean (± std over seeds) per cell group.
+"""The quick summary ``pointbench report`` prints without ``--out``: one row per variant
+(seeds of one variant averaged, distinct seeds counted), as a Markdown table.
 
-Reads only records (pandas, tabulate); never imports torch, so reports regenerate from
-stored results on any machine.
+The papers' layouts (Tables 1-4 in LaTeX, Markdown and the terminal) are
+``reports.layout`` and its renderers; this keeps the short form the CLI always had.
 """
 
 from __future__ import annotations
@@ -12,26 +13,27 @@ import pandas as pd
 from tabulate import tabulate
 
 from benchmark.metrics import METRICS
+from reports.summary import summarize_variants
 
-GROUP = ["detector", "method_spec", "dataset", "labels"]
+GROUP = ["suite", "detector", "method_spec", "dataset", "labels", "profile", "profile_diff"]
 METRIC_COLUMNS = [m.name for m in METRICS]
 LABELS = {m.name: f"{m.label} ({m.unit})" for m in METRICS}
 
 
 def summarize(frame: pd.DataFrame, selection: str = "last", subset: str = "all") -> pd.DataFrame:
-    """Mean, std and seed count of each metric per detector x method x dataset x labels."""
-    if frame.empty or "selection" not in frame:
+    """Mean, std and distinct-seed count of each metric per variant (``reports.frames.tidy_frame``)."""
+    if frame.empty or "variant" not in frame:
         return pd.DataFrame(columns=GROUP + ["seeds"])
-    done = frame[(frame["status"] == "done") & (frame["selection"] == selection) & (frame["subset"] == subset)]
-    if done.empty:
+    summary = summarize_variants(frame, selection, subset, intervals=False)
+    if summary.empty:
         return pd.DataFrame(columns=GROUP + ["seeds"])
-    grouped = done.groupby(GROUP, sort=True)  # a stable order, whatever order the record files load in
-    out = grouped[METRIC_COLUMNS].mean()
-    std = grouped[METRIC_COLUMNS].std(ddof=1)
-    for name in METRIC_COLUMNS:
-        out[f"{name}_std"] = std[name]
-    out["seeds"] = grouped.size()
-    return out.reset_index()
+    from reports.naming import detector_sort_key, scheme_sort_key
+
+    order = sorted(range(len(summary)), key=lambda i: (
+        str(summary.at[i, "suite"]), detector_sort_key(summary.at[i, "detector"]),
+        scheme_sort_key(summary.at[i, "method_spec"]), str(summary.at[i, "dataset"]), str(summary.at[i, "labels"])))
+    keep = ["variant"] + GROUP + METRIC_COLUMNS + [f"{m}_std" for m in METRIC_COLUMNS] + ["seeds"]
+    return summary.iloc[order][keep].reset_index(drop=True)
 
 
 def _fmt(mean: float, std: float) -> str:
@@ -43,10 +45,11 @@ def _fmt(mean: float, std: float) -> str:
 
 
 def display_frame(summary: pd.DataFrame) -> pd.DataFrame:
-    """Strings for humans: 'mean ± std' per metric."""
+    """Strings for humans: 'mean ± std' per metric; suite and profile tell variants apart."""
     rows = []
     for _, r in summary.iterrows():
-        row = {"detector": r["detector"], "method": r["method_spec"], "dataset": r["dataset"], "labels": r["labels"]}
+        row = {"suite": r["suite"], "detector": r["detector"], "method": r["method_spec"], "dataset": r["dataset"],
+               "labels": r["labels"], "profile": r["profile"] + (f" ({r['profile_diff']})" if r["profile_diff"] else "")}
         for name in METRIC_COLUMNS:
             row[LABELS[name]] = _fmt(r[name], r[f"{name}_std"])
         row["seeds"] = int(r["seeds"])

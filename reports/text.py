@@ -3,6 +3,7 @@ marks and notes as the LaTeX float; plus a long CSV of every number behind it.""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
@@ -42,7 +43,7 @@ def _rows(table: Table, style: str) -> tuple[list[str], list[list[str]]]:
         shown = [lab if (j > 0 or starts[i] or len(labels) == 1) else "" for j, lab in enumerate(labels)]
         if table.privileged[i]:
             shown[-1] += STYLES[style][3]
-        rows.append(shown + [_cell(cell_text(table, i, c, typical), marks.at[i, c], style) for c in table.columns])
+        rows.append(shown + [_cell(cell_text(table, i, j, typical), marks[i, j], style) for j in range(len(table.columns))])
     return headers, rows
 
 
@@ -69,7 +70,7 @@ def intervals_markdown(table: Table) -> str:
     low, high = table.values["low"], table.values["high"]
     rows = []
     for i, labels in enumerate(table.rows):
-        cells = [f"[{low.at[i, c]:.2f}, {high.at[i, c]:.2f}]" if pd.notna(low.at[i, c]) else "-" for c in table.columns]
+        cells = [f"[{lo:.2f}, {hi:.2f}]" if np.isfinite(lo) else "-" for lo, hi in zip(low[i], high[i])]
         rows.append(list(labels) + cells)
     body = tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
     return f"**95% bootstrap intervals: {table.caption}**\n\n{body}\n"
@@ -79,11 +80,11 @@ def long_frame(table: Table) -> pd.DataFrame:
     """Every number of the table, one row per cell (what the tests parse tables against)."""
     records = []
     for i, labels in enumerate(table.rows):
-        for c in table.columns:
-            if pd.isna(table.values["mean"].at[i, c]):
+        for j, (group, metric) in enumerate(table.columns):
+            if not np.isfinite(table.values["mean"][i, j]):
                 continue
             row = dict(zip(table.row_levels, labels))
-            row.update(group=c[0], metric=c[1], privileged=table.privileged[i])
-            row.update({f: table.values[f].at[i, c] for f in FIELDS})
+            row.update(group=group, metric=metric, privileged=table.privileged[i])
+            row.update({f: float(table.values[f][i, j]) for f in FIELDS})
             records.append(row)
     return pd.DataFrame(records)

@@ -10,16 +10,27 @@ import numpy as np
 import pandas as pd
 
 from reports.figures.style import grid, save, scheme_styles
-from reports.naming import METRIC_LABELS, scheme_sort_key
+from benchmark.cells import parse_spec
+from reports.naming import METRIC_LABELS, scheme_name, scheme_sort_key
 
 METRICS = ["iou", "niou", "pd", "fa"]
 
 
-def ablation_figure(rows: pd.DataFrame, folder: Path, name: str, title: str) -> list[Path]:
+def variant_label(spec: str, method: str) -> str:
+    """Short tick labels: the options a variant changes (the scheme is in the title)."""
+    name, options = parse_spec(spec)
+    if name != method:
+        return scheme_name(spec)
+    return ", ".join(f"{k}={v}" for k, v in sorted(options.items())) or "all parts (default)"
+
+
+def ablation_figure(rows: pd.DataFrame, folder: Path, name: str, title: str, method: str) -> list[Path]:
     """``rows``: tidy rows (one selection, pooled subset) of one scheme's variants (+ floor)."""
     specs = sorted(set(rows["method_spec"]), key=scheme_sort_key)
     styles = scheme_styles(specs)
-    fig, axes = grid(1, len(METRICS), width=max(2.0, 0.3 * len(specs) + 0.7), height=2.2, wspace=0.45)
+    labels = [variant_label(s, method) for s in specs]
+    fig, axes = grid(1, len(METRICS), width=max(2.0, 0.3 * len(specs) + 0.7), height=2.2, wspace=0.45,
+                     below=0.3 + 0.05 * max(map(len, labels)))
     for ax, metric in zip(axes[0], METRICS):
         tops = []
         for x, spec in enumerate(specs):
@@ -36,9 +47,8 @@ def ablation_figure(rows: pd.DataFrame, folder: Path, name: str, title: str) -> 
             low, high = min(tops), max(tops)
             pad = 0.15 * (high - low) if high > low else 1.0
             ax.set_ylim(max(0.0, low - pad) if metric != "fa" else 0.0, high + pad)
-        ax.set_xticks(range(len(specs)), [styles[s]["label"] for s in specs], rotation=60, ha="right")
+        ax.set_xticks(range(len(specs)), labels, rotation=50, ha="right", rotation_mode="anchor")
         ax.set_ylabel(METRIC_LABELS[metric] + (r" ($\times10^{-6}$)" if metric == "fa" else " (%)"))
         ax.set_title(METRIC_LABELS[metric] + (" (lower is better)" if metric == "fa" else ""))
-    fig.subplots_adjust(bottom=min(0.55, 1.3 / fig.get_figheight()))
     fig.suptitle(f"{title}: mean ± std over seeds, dots: seeds", fontsize=8)
     return save(fig, folder, name)

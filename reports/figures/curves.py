@@ -40,15 +40,16 @@ def curves_figure(history: pd.DataFrame, folder: Path, name: str, title: str) ->
     styles = scheme_styles(history["method_spec"])
     changing = history[history["label_changes"] > 0]
     panels = [p for p in PANELS if p[0] != "label_iou" or not changing.empty]
-    fig, axes = grid(len(panels), len(detectors), legend_entries=len(styles))
+    fig, axes = grid(len(panels), len(detectors), legend_entries=len(styles), sharex=True, sharey="row", wspace=0.12)
+    log_loss = bool((history["loss"] > 0).all() and np.ptp(np.log10(history["loss"])) > 1.5)
     for col, detector in enumerate(detectors):
         for row, (y, label) in enumerate(panels):
             source = changing if y == "label_iou" else history
             ax = axes[row][col]
             _panel(ax, source[source["detector"] == detector], y, styles)
-            ax.set_xlabel("epoch")
-            ax.set_ylabel(label)
-            if y == "loss" and (history["loss"] > 0).all() and np.ptp(np.log10(history["loss"])) > 1.5:
+            ax.set_xlabel("epoch" if row == len(panels) - 1 else "")
+            ax.set_ylabel(label if col == 0 else "")
+            if y == "loss" and log_loss:
                 ax.set_yscale("log")
             if row == 0:
                 ax.set_title(detector)

@@ -58,7 +58,7 @@ def _ablations(frames: Any, folder: Path, selection: str) -> list[tuple[str, Pat
         for (detector, dataset, labels, method), group in ablation_groups(part).items():
             title = f"Ablation of {scheme_name(method)}, {detector}, {dataset}, {labels} (suite {suite})"
             name = _slug("ablation", suite, method, detector, dataset, labels)
-            out.append((title, ablation_figure(group, folder, name, title)[0]))
+            out.append((title, ablation_figure(group, folder, name, title, method)[0]))
     return out
 
 

@@ -27,13 +27,13 @@ MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">"]
 DASHES = ["-", "--", "-.", ":"]
 DPI = 110
 LEGEND_ROW = 0.2  # inches per legend row
-TITLE = 0.45  # inches above the axes for titles
+TITLE = 0.6  # inches above the axes for the figure's and the panels' titles
 
 
 def apply_style() -> None:
     sns.set_theme(style="whitegrid", context="paper", palette="colorblind")
     plt.rcParams.update({"figure.dpi": DPI, "axes.titlesize": 8, "axes.labelsize": 7, "xtick.labelsize": 6,
-                         "ytick.labelsize": 6, "legend.fontsize": 7, "pdf.fonttype": 42})
+                         "ytick.labelsize": 6, "legend.fontsize": 7})
 
 
 def scheme_styles(specs: Iterable[str]) -> dict[str, dict]:
@@ -59,16 +59,17 @@ def legend_columns(fig) -> int:
 
 
 def grid(rows: int, cols: int, width: float = 2.3, height: float = 1.8, legend_entries: int = 0,
-         sharex: bool = False, sharey: bool = False, left: float = 0.6, wspace: float = 0.35):
+         sharex: bool | str = False, sharey: bool | str = False, left: float = 0.6, wspace: float = 0.35,
+         below: float = 0.45):
     """A figure of rows x cols panels of ``width`` x ``height`` inches, with room for a
-    title and a legend of ``legend_entries`` entries under the panels."""
+    title, ``below`` inches for tick labels and a legend of ``legend_entries`` entries."""
     columns = max(1, int((left + 0.15 + width * cols) // LEGEND_ENTRY))
     legend_rows = -(-legend_entries // columns) if legend_entries else 0
-    bottom = 0.45 + LEGEND_ROW * legend_rows
+    bottom = below + LEGEND_ROW * legend_rows
     fig_w, fig_h = left + 0.15 + width * cols, TITLE + bottom + height * rows
     fig, axes = plt.subplots(rows, cols, figsize=(fig_w, fig_h), squeeze=False, sharex=sharex, sharey=sharey)
     fig.subplots_adjust(left=left / fig_w, right=1 - 0.15 / fig_w, top=1 - TITLE / fig_h, bottom=bottom / fig_h,
-                        wspace=wspace, hspace=0.45)
+                        wspace=wspace, hspace=0.3 if sharex is True else 0.45)
     for ax in axes.ravel():
         ax.yaxis.set_major_locator(MaxNLocator(5))
     return fig, [list(r) for r in axes]
