@@ -117,7 +117,7 @@ def _comparisons(frames: Frames, report: Report, selection: str, pair: Sequence[
     report.paired = paired_frame(frames.tidy, frames.counts[selection], selection, pair) if not frames.tidy.empty else pd.DataFrame()
     folder = report.out / "tables"
     outputs = {"published-comparison.md": listing.comparison_markdown(report.comparison),
-               "paired.md": listing.paired_markdown(report.paired)}
+               "paired.md": listing.paired_markdown(report.paired, tuple(pair) if pair else None)}
     if not report.comparison.empty:
         outputs["published-comparison.tex"] = listing.comparison_latex(report.comparison)
         report.comparison.to_csv(folder / "published-comparison.csv", index=False)

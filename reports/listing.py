@@ -86,8 +86,10 @@ def comparison_latex(comparison: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def paired_markdown(paired: pd.DataFrame) -> str:
+def paired_markdown(paired: pd.DataFrame, pair: tuple[str, str] | None = None) -> str:
     if paired.empty:
+        if pair:
+            return f"No detector x dataset x labels block has records of both {pair[0]} and {pair[1]}.\n"
         return "No block has two point-supervised schemes to compare.\n"
     headers = ["suite", "detector", "dataset", "labels", "A", "B", "metric", "P(A better)", "A − B", "95% interval",
                "seeds", "images", "resampled"]

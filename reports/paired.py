@@ -12,6 +12,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from benchmark.cells import format_spec, parse_spec
 from benchmark.metrics import METRIC_NAMES
 from reports import stats
 from reports.frames import ImageCounts
@@ -59,9 +60,16 @@ def default_pair(rows: pd.DataFrame) -> tuple[str, str] | None:
     return (ranked.index[0], ranked.index[1]) if len(ranked) >= 2 else None
 
 
+def canonical(spec: str) -> str:
+    """One spelling per spec (``lesps[start=epoch:1,f=1]`` == ``lesps[f=1,start=epoch:1]``)."""
+    return format_spec(*parse_spec(spec))
+
+
 def paired_frame(tidy: pd.DataFrame, counts: Mapping[str, ImageCounts], selection: str,
                  pair: Sequence[str] | None = None) -> pd.DataFrame:
     rows = tidy[(tidy["status"] == "done") & (tidy["selection"] == selection) & (tidy["subset"] == "all")]
+    rows = rows.assign(method_spec=rows["method_spec"].map(canonical))
+    pair = tuple(canonical(p) for p in pair) if pair else None
     out: list[dict] = []
     for _, block in rows.groupby(BLOCK, sort=True):
         chosen = tuple(pair) if pair else default_pair(block)

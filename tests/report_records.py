@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from benchmark import engine
-from benchmark.cells import Cell
+from benchmark.cells import Cell, parse_spec
 from benchmark.evidence import fixed_images, predictions_dir, save_prediction_pngs, threshold_sweep
 from benchmark.metrics import per_image_breakdown
 from benchmark.store import Store
@@ -25,8 +25,10 @@ TINY = (("epochs", 3), ("max_train_images", 8), ("max_test_images", 6), ("checkp
 PNG_IMAGES = 2
 
 
-def tiny_cell(method: str, labels: str, seed: int) -> Cell:
-    return Cell("DNANet", method, "synthetic", labels, seed, profile="smoke", profile_overrides=TINY)
+def tiny_cell(spec: str, labels: str, seed: int) -> Cell:
+    method, options = parse_spec(spec)
+    return Cell("DNANet", method, "synthetic", labels, seed, profile="smoke", method_options=tuple(sorted(options.items())),
+                profile_overrides=TINY)
 
 
 def _save_pngs(run: Any, probs: list, folder: Path, epoch: int) -> list[dict]:

@@ -30,7 +30,7 @@ def ablation_figure(rows: pd.DataFrame, folder: Path, name: str, title: str, met
     styles = scheme_styles(specs)
     labels = [variant_label(s, method) for s in specs]
     fig, axes = grid(1, len(METRICS), width=max(2.0, 0.3 * len(specs) + 0.7), height=2.2, wspace=0.45,
-                     below=0.3 + 0.05 * max(map(len, labels)))
+                     below=0.3 + 0.05 * max(map(len, labels)), title=f"{title}: mean ± std over seeds, dots: seeds")
     for ax, metric in zip(axes[0], METRICS):
         tops = []
         for x, spec in enumerate(specs):
@@ -50,5 +50,4 @@ def ablation_figure(rows: pd.DataFrame, folder: Path, name: str, title: str, met
         ax.set_xticks(range(len(specs)), labels, rotation=50, ha="right", rotation_mode="anchor")
         ax.set_ylabel(METRIC_LABELS[metric] + (r" ($\times10^{-6}$)" if metric == "fa" else " (%)"))
         ax.set_title(METRIC_LABELS[metric] + (" (lower is better)" if metric == "fa" else ""))
-    fig.suptitle(f"{title}: mean ± std over seeds, dots: seeds", fontsize=8)
     return save(fig, folder, name)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 from reports.figures.style import grid, handles, legend_below, save, scheme_styles
 
@@ -40,7 +41,8 @@ def curves_figure(history: pd.DataFrame, folder: Path, name: str, title: str) ->
     styles = scheme_styles(history["method_spec"])
     changing = history[history["label_changes"] > 0]
     panels = [p for p in PANELS if p[0] != "label_iou" or not changing.empty]
-    fig, axes = grid(len(panels), len(detectors), legend_entries=len(styles), sharex=True, sharey="row", wspace=0.12)
+    fig, axes = grid(len(panels), len(detectors), legend_entries=len(styles), sharex=True, sharey="row", wspace=0.12,
+                     title=title + " (bands: mean ± std over seeds)")
     log_loss = bool((history["loss"] > 0).all() and np.ptp(np.log10(history["loss"])) > 1.5)
     for col, detector in enumerate(detectors):
         for row, (y, label) in enumerate(panels):
@@ -53,6 +55,6 @@ def curves_figure(history: pd.DataFrame, folder: Path, name: str, title: str) ->
                 ax.set_yscale("log")
             if row == 0:
                 ax.set_title(detector)
+    axes[-1][0].xaxis.set_major_locator(MaxNLocator(integer=True, nbins=6))  # shared by every panel
     legend_below(fig, *handles(styles))
-    fig.suptitle(title + " (bands: mean ± std over seeds)", fontsize=8)
     return save(fig, folder, name)

@@ -16,7 +16,8 @@ TABLE_THRESHOLD = 0.5
 def pdfa_figure(sweeps: pd.DataFrame, folder: Path, name: str, title: str) -> list[Path]:
     detectors = list(dict.fromkeys(sweeps["detector"]))
     styles = scheme_styles(sweeps["method_spec"])
-    fig, axes = grid(1, len(detectors), legend_entries=len(styles), height=2.0, sharex=True, sharey=True, wspace=0.12)
+    fig, axes = grid(1, len(detectors), legend_entries=len(styles), height=2.0, sharex=True, sharey=True, wspace=0.12,
+                     title=f"{title}: thresholds 0.05-0.95 at the last epoch (marker: 0.5), mean over seeds")
     for col, (ax, detector) in enumerate(zip(axes[0], detectors)):
         for spec, part in sweeps[sweeps["detector"] == detector].groupby("method_spec", sort=False):
             mean = part.groupby("threshold")[["pd", "fa"]].mean().reset_index()
@@ -29,5 +30,4 @@ def pdfa_figure(sweeps: pd.DataFrame, folder: Path, name: str, title: str) -> li
         ax.set_ylabel("Pd (%)" if col == 0 else "")
         ax.set_title(detector)
     legend_below(fig, *handles(styles))
-    fig.suptitle(f"{title}: thresholds 0.05-0.95 at the last epoch (marker: 0.5), mean over seeds", fontsize=8)
     return save(fig, folder, name)

@@ -5,11 +5,12 @@ few fixed training images, the same with each scheme's training labels at the la
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
 
-from reports.figures.style import save
+from reports.figures.style import save, wrap
 from reports.naming import scheme_name, scheme_sort_key
 
 FIXED = ["image", "ground truth", "points"]
@@ -54,8 +55,14 @@ def qualitative_figure(manifests: dict[str, tuple[Path, list[dict]]], folder: Pa
     if not blocks:
         return None
     n_rows, n_cols = sum(len(b[1]) for b in blocks), len(FIXED) + len(specs)
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(CELL * n_cols, CELL * n_rows + 0.7), squeeze=False)
-    fig.subplots_adjust(left=0.06, right=0.99, top=1 - 0.55 / (CELL * n_rows + 0.7), bottom=0.01, wspace=0.04, hspace=0.06)
+    headers = [textwrap.fill(h, 16) for h in FIXED + [scheme_name(s) for s in specs]]
+    lines = wrap(f"{title}: test rows show predictions, train rows the labels each scheme trained on at the last epoch "
+                 "(colour: 0 to 1)", CELL * n_cols - 0.3)
+    top = 0.25 + 0.15 * len(lines) + 0.12 * max(h.count("\n") + 1 for h in headers)
+    height = CELL * n_rows + top + 0.05
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(CELL * n_cols + 0.4, height), squeeze=False)
+    fig.subplots_adjust(left=0.4 / (CELL * n_cols + 0.4), right=0.99, top=1 - top / height, bottom=0.05 / height,
+                        wspace=0.04, hspace=0.06)
     row = 0
     for kind, names, by_spec in blocks:
         for image_name in names:
@@ -69,9 +76,7 @@ def qualitative_figure(manifests: dict[str, tuple[Path, list[dict]]], folder: Pa
     for ax in np.asarray(axes).ravel():
         ax.set_xticks([])
         ax.set_yticks([])
-    headers = FIXED + [scheme_name(s) for s in specs]
     for j, header in enumerate(headers):
         axes[0][j].set_title(header, fontsize=6)
-    fig.suptitle(f"{title}: test rows show predictions, train rows the labels each scheme trained on (last epoch)",
-                 fontsize=7)
+    fig.suptitle("\n".join(lines), fontsize=7, y=1 - 0.05 / height, va="top")
     return save(fig, folder, name)

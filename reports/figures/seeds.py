@@ -19,7 +19,7 @@ def seeds_figure(rows: pd.DataFrame, folder: Path, name: str, title: str, metric
     specs = list(styles)
     labels = [styles[s]["label"] for s in specs]
     fig, axes = grid(1, len(detectors), width=max(2.0, 0.3 * len(specs) + 0.4), height=2.2, sharey=True, wspace=0.08,
-                     below=0.3 + 0.05 * max(map(len, labels)))
+                     below=0.3 + 0.05 * max(map(len, labels)), title=f"{title}: each seed (dots) and their mean (bar)")
     for col, (ax, detector) in enumerate(zip(axes[0], detectors)):
         part = rows[rows["detector"] == detector]
         for x, spec in enumerate(specs):
@@ -35,5 +35,4 @@ def seeds_figure(rows: pd.DataFrame, folder: Path, name: str, title: str, metric
         ax.set_title(detector)
         ax.set_ylabel(f"{METRIC_LABELS[metric]} (%)" if col == 0 else "")
         ax.set_xlabel("")
-    fig.suptitle(f"{title}: each seed (dots) and their mean (bar)", fontsize=8)
     return save(fig, folder, name)

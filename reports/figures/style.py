@@ -9,6 +9,7 @@ both redraw the figure, which tripled the time of a 21-panel figure here.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Iterable
 
@@ -58,18 +59,29 @@ def legend_columns(fig) -> int:
     return max(1, int(fig.get_figwidth() // LEGEND_ENTRY))
 
 
+def wrap(text: str, inches: float, points: float = 8) -> list[str]:
+    """Lines of ``text`` that fit ``inches`` at ``points`` (about 0.55 em per character)."""
+    return textwrap.wrap(text, max(12, int(inches * 72 / (0.55 * points)))) or [""]
+
+
 def grid(rows: int, cols: int, width: float = 2.3, height: float = 1.8, legend_entries: int = 0,
          sharex: bool | str = False, sharey: bool | str = False, left: float = 0.6, wspace: float = 0.35,
-         below: float = 0.45):
-    """A figure of rows x cols panels of ``width`` x ``height`` inches, with room for a
-    title, ``below`` inches for tick labels and a legend of ``legend_entries`` entries."""
-    columns = max(1, int((left + 0.15 + width * cols) // LEGEND_ENTRY))
+         below: float = 0.45, title: str = ""):
+    """A figure of rows x cols panels of ``width`` x ``height`` inches, with room for its
+    ``title`` (wrapped to the width), ``below`` inches for tick labels and a legend of
+    ``legend_entries`` entries."""
+    fig_w = left + 0.15 + width * cols
+    columns = max(1, int(fig_w // LEGEND_ENTRY))
     legend_rows = -(-legend_entries // columns) if legend_entries else 0
     bottom = below + LEGEND_ROW * legend_rows
-    fig_w, fig_h = left + 0.15 + width * cols, TITLE + bottom + height * rows
+    lines = wrap(title, fig_w - 0.2)
+    top = TITLE + 0.15 * (len(lines) - 1)
+    fig_h = top + bottom + height * rows
     fig, axes = plt.subplots(rows, cols, figsize=(fig_w, fig_h), squeeze=False, sharex=sharex, sharey=sharey)
-    fig.subplots_adjust(left=left / fig_w, right=1 - 0.15 / fig_w, top=1 - TITLE / fig_h, bottom=bottom / fig_h,
+    fig.subplots_adjust(left=left / fig_w, right=1 - 0.15 / fig_w, top=1 - top / fig_h, bottom=bottom / fig_h,
                         wspace=wspace, hspace=0.3 if sharex is True else 0.45)
+    if title:
+        fig.suptitle("\n".join(lines), fontsize=8, y=1 - 0.08 / fig_h, va="top")
     for ax in axes.ravel():
         ax.yaxis.set_major_locator(MaxNLocator(5))
     return fig, [list(r) for r in axes]
