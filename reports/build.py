@@ -7,67 +7,21 @@ Reads records only; never imports torch.
 
 from __future__ import annotations
 
-import re
-import time
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import pandas as pd
 
-from reports import frames as framelib
+from reports.frames import Frames
 from reports import latex, listing, text
 from reports.layout import Table, ablation_tables, comparison_table, label_summary, label_table
+from reports.naming import slug
+from reports.report import Report
 from reports.paired import paired_frame
 from reports.published import compare
 from reports.summary import summarize_variants
 
 LAYOUTS = {"table1": "Table 1", "table2": "Table 2", "ablation": "Table 3", "pseudolabels": "Table 4"}
-
-
-@dataclass
-class Frames:
-    """Everything a report reads, made once from the records."""
-
-    records: list[dict]
-    tidy: pd.DataFrame
-    history: pd.DataFrame
-    labels: pd.DataFrame
-    sweeps: pd.DataFrame
-    counts: dict[str, dict[str, framelib.ImageCounts]]  # selection -> key -> counts
-
-    @classmethod
-    def of(cls, records: Sequence[dict]) -> "Frames":
-        records = list(records)
-        return cls(records, framelib.tidy_frame(records), framelib.history_frame(records), framelib.labels_frame(records),
-                   framelib.sweep_frame(records), {s: framelib.image_counts(records, s) for s in ("last", "best")})
-
-
-@dataclass
-class Report:
-    out: Path
-    tables: list[Table] = field(default_factory=list)
-    files: list[Path] = field(default_factory=list)
-    figures: list[tuple[str, Path]] = field(default_factory=list)  # (caption, PNG)
-    comparison: pd.DataFrame = field(default_factory=pd.DataFrame)
-    paired: pd.DataFrame = field(default_factory=pd.DataFrame)
-    pdf: Path | None = None
-    pdf_message: str = ""
-    extra_markdown: dict[str, str] = field(default_factory=dict)
-    seconds: dict[str, float] = field(default_factory=dict)  # wall seconds per stage (``bench report``)
-
-    @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
-
-
-def slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9.-]+", "-", text).strip("-")
 
 
 def _caption(suite: str, summary: pd.DataFrame) -> str:

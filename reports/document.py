@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 from reports import latex, text
-from reports.build import Report
+from reports.report import Report
 
 ENGINES = ("pdflatex", "lualatex", "xelatex")
 TIMEOUT = 180

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -236,3 +236,21 @@ def sweep_frame(records: Iterable[Record]) -> pd.DataFrame:
         for i, threshold in enumerate(sweep["threshold"]):
             rows.append({**base, "threshold": threshold, **{m: sweep[m][i] for m in ("iou", "niou", "pd", "fa") if m in sweep}})
     return pd.DataFrame(rows)
+
+
+@dataclasses.dataclass
+class Frames:
+    """Everything a report reads, made once from the records."""
+
+    records: list[dict]
+    tidy: pd.DataFrame
+    history: pd.DataFrame
+    labels: pd.DataFrame
+    sweeps: pd.DataFrame
+    counts: dict[str, dict[str, ImageCounts]]  # selection -> key -> counts
+
+    @classmethod
+    def of(cls, records: Sequence[dict]) -> "Frames":
+        records = list(records)
+        return cls(records, tidy_frame(records), history_frame(records), labels_frame(records),
+                   sweep_frame(records), {s: image_counts(records, s) for s in ("last", "best")})

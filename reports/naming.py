@@ -3,6 +3,7 @@ figures: the Diffuse to Detect paper's order, then anything new alphabetically."
 
 from __future__ import annotations
 
+import re
 from typing import Iterable
 
 from benchmark.cells import parse_spec
@@ -52,3 +53,7 @@ def column_label(dataset: str, subset: str) -> str:
     """The column a result goes under: the pooled test set by the dataset's name, a part
     of a union (SIRST3's subsets) by the part's name."""
     return dataset if subset in (None, "all") else subset
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.-]+", "-", text).strip("-")

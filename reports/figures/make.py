@@ -1,13 +1,11 @@
-"""Every figure of a report: per suite x dataset the per-epoch curves, the Pd-Fa curves
-(records with a threshold sweep) and the seed spread; an ablation figure per scheme with
+"""Every figure of a report: per suite x training dataset the per-epoch curves; per suite
+the Pd-Fa curves (records with a threshold sweep) and the seed spread; an ablation figure per scheme with
 option variants; ours against the published numbers; qualitative grids where records
 saved PNGs. Returns (caption, PNG path) pairs for the index."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
 import pandas as pd
 
 from benchmark.evidence import read_manifest
@@ -18,40 +16,39 @@ from reports.figures.published import published_figure
 from reports.figures.qualitative import qualitative_figure
 from reports.figures.seeds import seeds_figure
 from reports.figures.style import apply_style
-from reports.frames import done
+from reports.frames import Frames, done
 from reports.layout import ablation_groups
-from reports.naming import scheme_name
+from reports.naming import dataset_sort_key, ordered, scheme_name, slug
 
 MAX_QUALITATIVE = 4  # grids per report (one per suite x dataset x detector that saved PNGs)
 
 
 def _slug(*parts: str) -> str:
-    from reports.build import slug
-
     return slug("-".join(parts))
 
 
-def _per_dataset(frames: Any, folder: Path, selection: str, suite: str, dataset: str) -> list[tuple[str, Path]]:
+def _per_suite(frames: Frames, folder: Path, selection: str, suite: str) -> list[tuple[str, Path]]:
+    """Curves for each training dataset of a suite; Pd-Fa and seed spread for all of them."""
     out = []
-    where = f"suite {suite}, {dataset}"
     history = frames.history
     if not history.empty:
-        part = history[(history["suite"] == suite) & (history["dataset"] == dataset)]
-        if not part.empty:
+        mine = history[history["suite"] == suite]
+        for dataset in ordered(mine["dataset"], dataset_sort_key):
+            where = f"suite {suite}, {dataset}"
+            part = mine[mine["dataset"] == dataset]
             out.append((f"Per-epoch curves, {where}", curves_figure(part, folder, _slug("curves", suite, dataset), where)[0]))
     sweeps = frames.sweeps
-    if not sweeps.empty:
-        part = sweeps[(sweeps["suite"] == suite) & (sweeps["dataset"] == dataset)]
-        if not part.empty:
-            out.append((f"Pd-Fa curves, {where}", pdfa_figure(part, folder, _slug("pdfa", suite, dataset), where)[0]))
+    if not sweeps.empty and (sweeps["suite"] == suite).any():
+        part = sweeps[sweeps["suite"] == suite]
+        out.append((f"Pd-Fa curves, suite {suite}", pdfa_figure(part, folder, _slug("pdfa", suite), f"suite {suite}")[0]))
     rows = done(frames.tidy, selection, "all")
-    rows = rows[(rows["suite"] == suite) & (rows["dataset"] == dataset)]
+    rows = rows[rows["suite"] == suite]
     if not rows.empty:
-        out.append((f"Seed spread of IoU, {where}", seeds_figure(rows, folder, _slug("seeds", suite, dataset), where)[0]))
+        out.append((f"Seed spread of IoU, suite {suite}", seeds_figure(rows, folder, _slug("seeds", suite), f"suite {suite}")[0]))
     return out
 
 
-def _ablations(frames: Any, folder: Path, selection: str) -> list[tuple[str, Path]]:
+def _ablations(frames: Frames, folder: Path, selection: str) -> list[tuple[str, Path]]:
     out = []
     rows = done(frames.tidy, selection, "all")
     for suite, part in rows.groupby("suite", sort=True):
@@ -62,7 +59,7 @@ def _ablations(frames: Any, folder: Path, selection: str) -> list[tuple[str, Pat
     return out
 
 
-def _qualitative(frames: Any, folder: Path, selection: str, results_root: Path | None) -> list[tuple[str, Path]]:
+def _qualitative(frames: Frames, folder: Path, selection: str, results_root: Path | None) -> list[tuple[str, Path]]:
     if results_root is None:
         return []
     rows = done(frames.tidy, selection, "all").sort_values("seed")
@@ -85,15 +82,14 @@ def _qualitative(frames: Any, folder: Path, selection: str, results_root: Path |
     return out
 
 
-def make_figures(frames: Any, folder: Path, selection: str, results_root: Path | None,
+def make_figures(frames: Frames, folder: Path, selection: str, results_root: Path | None,
                  comparison: pd.DataFrame) -> list[tuple[str, Path]]:
     apply_style()
     out: list[tuple[str, Path]] = []
     tidy = frames.tidy
     if not tidy.empty:
-        pairs = tidy[["suite", "dataset"]].dropna().drop_duplicates().sort_values(["suite", "dataset"])
-        for suite, dataset in pairs.itertuples(index=False):
-            out += _per_dataset(frames, folder, selection, suite, dataset)
+        for suite in sorted(set(tidy["suite"].dropna())):
+            out += _per_suite(frames, folder, selection, suite)
         out += _ablations(frames, folder, selection)
         out += _qualitative(frames, folder, selection, results_root)
     if not comparison.empty:

@@ -26,7 +26,7 @@ from reports.naming import scheme_name, scheme_sort_key  # noqa: E402
 
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">"]
 DASHES = ["-", "--", "-.", ":"]
-DPI = 110
+DPI = 100
 LEGEND_ROW = 0.2  # inches per legend row
 TITLE = 0.6  # inches above the axes for the figure's and the panels' titles
 
