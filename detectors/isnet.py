@@ -29,7 +29,28 @@ import torch.nn.functional as F
 from torch import nn
 
 from detectors.base import DetectorInfo, DetectorOutput, register_detector, scaled
+from detectors._reference import KeyRules
 from detectors.deform_conv import ModulatedDeformConv2d
+
+# Our keys as the reference (PAL ISNet_no_sigmoid.py, RuiZhang97 model/ISNet.py) spells them.
+REFERENCE_KEY_RULES: KeyRules = (
+    (r"^fuse2\.", "TTOA_low."),
+    (r"^fuse1\.", "TTOA_high."),
+    (r"\.dcn_column\.", ".dcn_colum."),  # sic
+    (r"\.offset_mask\.", ".conv_offset_mask."),
+    (r"\.shortcut\.", ".downsample."),
+    (r"^side3\.", "dsn1."),
+    (r"^side2\.", "dsn2."),
+    (r"^side1\.", "dsn3."),
+    (r"^edge_out\.", "fuse."),
+    (r"^edge_in\.", "dsup."),
+    (r"^tfd(\d)\.step(\d)\.body\.0\.", r"myb\1.res\2.conv1."),
+    (r"^tfd(\d)\.step(\d)\.body\.1\.", r"myb\1.res\2.bn1."),
+    (r"^tfd(\d)\.step(\d)\.body\.3\.", r"myb\1.res\2.conv2."),
+    (r"^tfd(\d)\.step(\d)\.body\.4\.", r"myb\1.res\2.bn2."),
+    (r"^tfd(\d)\.gate\.conv\.", r"myb\1.gate."),
+    (r"^tfd(\d)\.gate\.gate\.", r"myb\1.gate._gate_conv."),
+)
 
 
 def _conv_bn(in_channels: int, out_channels: int, stride: int = 1) -> list[nn.Module]:
@@ -70,9 +91,9 @@ class TTOA(nn.Module):
     def __init__(self, channels: int):
         super().__init__()
         hidden = max(1, channels // 2)
-        self.preprocess = nn.Sequential(nn.Conv2d(channels, hidden, 1), nn.Conv2d(hidden, channels, 1))
-        self.dcn_column = ModulatedDeformConv2d(channels, channels, (3, 1), padding=(1, 0))
         self.dcn_row = ModulatedDeformConv2d(channels, channels, (1, 3), padding=(0, 1))
+        self.dcn_column = ModulatedDeformConv2d(channels, channels, (3, 1), padding=(1, 0))
+        self.preprocess = nn.Sequential(nn.Conv2d(channels, hidden, 1), nn.Conv2d(hidden, channels, 1))
 
     def forward(self, deep: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         deep, skip = self.preprocess(deep), self.preprocess(skip)
@@ -122,6 +143,8 @@ class GatedConv(nn.Module):
 
     def __init__(self, channels: int):
         super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 1, bias=False)
+        nn.init.xavier_normal_(self.conv.weight)
         self.gate = nn.Sequential(
             nn.BatchNorm2d(channels + 1),
             nn.Conv2d(channels + 1, channels + 1, 1),
@@ -130,8 +153,6 @@ class GatedConv(nn.Module):
             nn.BatchNorm2d(1),
             nn.Sigmoid(),
         )
-        self.conv = nn.Conv2d(channels, channels, 1, bias=False)
-        nn.init.xavier_normal_(self.conv.weight)
 
     def forward(self, x: torch.Tensor, side: torch.Tensor) -> torch.Tensor:
         alpha = self.gate(torch.cat([x, side], dim=1))
@@ -192,27 +213,28 @@ class ISNet(nn.Module):
             nn.ReLU(),
             nn.MaxPool2d(3, 2, 1),
         )
+        # modules are registered in the reference's order, so parameters line up one to one
+        self.fuse2 = TTOA(f[2])
+        self.fuse1 = TTOA(f[1])
         self.layer1 = _stage(f[1], f[1], blocks[0])
         self.layer2 = _stage(f[1], f[2], blocks[1], stride=2)
         self.layer3 = _stage(f[2], f[3], blocks[2], stride=2)
         self.deconv2 = nn.ConvTranspose2d(f[3], f[2], 4, 2, 1)
-        self.fuse2 = TTOA(f[2])
         self.uplayer2 = _stage(f[2], f[2], blocks[1])
         self.deconv1 = nn.ConvTranspose2d(f[2], f[1], 4, 2, 1)
-        self.fuse1 = TTOA(f[1])
         self.uplayer1 = _stage(f[1], f[1], blocks[0])
         self.head = FCNHead(f[1], 1)
 
         # edge branch: image gradient -> three TFD blocks gated by decoder side maps
-        self.gradient = GradientMagnitude(in_channels)
         self.side3 = nn.Conv2d(f[3], 1, 1)
         self.side2 = nn.Conv2d(f[2], 1, 1)
         self.side1 = nn.Conv2d(f[1], 1, 1)
+        self.edge_out = nn.Conv2d(edge, 1, 1, bias=False)
         self.edge_in = nn.Conv2d(in_channels, edge, 1)
         self.tfd1 = TFD(edge)
         self.tfd2 = TFD(edge)
         self.tfd3 = TFD(edge)
-        self.edge_out = nn.Conv2d(edge, 1, 1, bias=False)
+        self.gradient = GradientMagnitude(in_channels)
 
     def forward(self, x: torch.Tensor) -> DetectorOutput:
         size = x.shape[-2:]
