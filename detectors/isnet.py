@@ -1,25 +1,36 @@
 """ISNet (Zhang et al., CVPR 2022): shape-aware detection with an edge branch.
 
-Follows the public code (RuiZhang97/ISNet master ``model/ISNet.py``, with its copies in
-BasicIRSTD and PAL ``model/ISNet/ISNet_no_sigmoid.py``): a residual encoder-decoder
-with channels [8, 16, 32, 64] and 4 blocks per stage, TTOA skip fusion built on 3x1 and
-1x3 modulated deformable convolutions (DCNv2, ``detectors.deform_conv``), and a
-full-resolution edge branch of three Taylor-finite-difference (TFD) blocks that starts
-from the image gradient and is gated by side maps from three decoder depths. The edge
-map (sigmoid) re-weights the decoder features before the head: ``f * (1 + edge)``.
+Follows the public code as the field runs it: YuChuang1205/PAL
+``model/ISNet/ISNet_no_sigmoid.py`` (3 input channels, DCNv2 through torchvision), whose
+layers are those of the original RuiZhang97/ISNet ``model/ISNet.py``: a residual
+encoder-decoder with channels [8, 16, 32, 64] and 4 blocks per stage, TTOA skip fusion
+built on 1x3 and 3x1 modulated deformable convolutions (DCNv2, ``detectors.deform_conv``),
+and a full-resolution edge branch of three Taylor-finite-difference (TFD) blocks that
+starts from the image gradient and is gated by side maps from three decoder depths. The
+edge map (sigmoid) re-weights the decoder features before the head: ``f * (1 + edge)``.
+
+Layer by layer: modules are registered in the reference's order, so ``parameters()``
+yields the reference's shapes in the reference's order (checked against a table read
+from the PAL code, ``tests/data/isnet_reference_shapes.json``); ``REFERENCE_KEY_RULES``
+spell our keys as the reference does, so a PAL/original checkpoint loads with
+``detectors._reference.load_reference_state_dict``.
 
 Differences from the public code, none of which changes what is computed:
+* modules that the public code builds but never calls (``res1-3``, ``d1-3``, ``gate1-3``,
+  ``SA``, ``SA_att``, ``head2``, ``cw``, ``conv2_1``, ``conv16``: 103,709 parameters) are
+  left out, since a parameter without a gradient is dead weight and breaks the detector
+  contract; so we have 986,962 parameters against the reference's 1,090,671;
 * the image gradient of every input channel is taken inside the network, as PAL does
   (the original takes it in the training script, BasicIRSTD from the first channel only),
   so the first edge conv has ``in_channels`` inputs;
-* modules that the public code builds but never calls (``res1-3``, ``d1-3``, ``gate1-3``,
-  ``SA``, ``SA_att``, ``head2``, ``cw``, ``conv2_1``, ``conv16``; about 0.10 M parameters)
-  are left out, so the count is ~0.99 M instead of PAL's 1.09 M;
 * resizes that are no-ops at full resolution are dropped.
 
-The deformable convs are DCNv2 (offsets and a sigmoid mask) as in the original and PAL;
-BasicIRSTD's copy imports DCNv1 (offsets only). The offset/mask convs start at zero as in
-DCN; the original training script instead re-initialises every conv with N(0, 0.02).
+XinyiYing/BasicIRSTD's copy has the same layers but 1 input channel and DCNv1 (offsets
+only, ``conv_offset`` with 2*k outputs instead of ``conv_offset_mask`` with 3*k); its
+README's 0.966 M is a thop count of that copy, which sees neither the never-called
+modules nor the parameters held directly by the DCN and gated-conv modules. The
+offset/mask convs start at zero as in DCN; the original training script instead
+re-initialises every conv with N(0, 0.02).
 """
 
 from __future__ import annotations
@@ -260,7 +271,7 @@ INFO = DetectorInfo(
     paper="Zhang et al., ISNet: Shape Matters for Infrared Small Target Detection, CVPR 2022",
     reference_code="RuiZhang97/ISNet (master); YuChuang1205/PAL model/ISNet; XinyiYing/BasicIRSTD model/ISNet",
     side_outputs=0,
-    published_params_m=1.09,  # PAL 3-channel incl. ~0.10 M unused modules; BasicIRSTD 1-channel: 0.966 M
+    published_params_m=1.09,  # PAL/original code, 3 channels, incl. 0.104 M never-called modules we omit (0.987 M)
     published_macs_g=30.62,
     paper_lr=0.05,  # original train_ISNet.py: Adagrad 0.05, weight decay 1e-4, cosine T_max=30; BasicIRSTD: Adam 5e-4
     paper_loss="soft_iou+edge",  # SoftIoU(mask) + 10*BCE(edge, grad(GT)) + SoftIoU(edge), original and BasicIRSTD

@@ -15,16 +15,20 @@ conv of [deep, shallow], back onto the shallow map. One output, no deep supervis
 
 The Haar transforms are a fixed filter bank (:mod:`detectors._wavelet`), no PyWavelets.
 
+Layer by layer: modules are registered in the reference's order, so ``parameters()``
+yields the reference's shapes in the reference's order (checked against a table read
+from the PAL code, ``tests/data/msdanet_reference_shapes.json``; the MSDA-Net repository's
+``MSDA.py`` has the same names and shapes); ``REFERENCE_KEY_RULES`` spell our keys as the
+reference does, so its checkpoints load with ``detectors._reference.load_reference_state_dict``.
+
 Differences from the code, none of which changes the published network's function:
 * the contrast heads' residual 1x1 conv (``conv_res`` in ``RFB_modified_LCL``) is built
   but never used in the reference's forward; it is left out (14,048 parameters at width
   1.0), since a parameter without a gradient is dead weight and breaks the contract;
-* the four per-band 2->1 7x7 spatial-gate convs run as one grouped conv (same weights,
-  same count) and the four gated maps are summed as ``x * sum(gates)``;
+* the four per-band 2->1 7x7 spatial-gate convs (separate modules, as in the code) run
+  as one grouped conv, and the four gated maps are summed as ``x * sum(gates)``;
 * the reference's hand-written backward passes (which cast filters to float16) are
-  replaced by autograd through the same convs;
-* the pooling shortcuts use one 2^k max-pool instead of k stacked 2x2 pools (identical
-  for the multiple-of-32 inputs of the contract); resampling uses explicit sizes;
+  replaced by autograd through the same convs; resampling uses explicit sizes;
 * with ``in_channels`` = 1 the Haar bands bring 3 channels instead of 9 and the stage-2
   conv branch widens (29 instead of 23) so the stage stays 32 channels wide.
 """
@@ -240,7 +244,7 @@ INFO = DetectorInfo(
     paper="Zhao, Yu et al., Multi-Scale Direction-Aware Network for Infrared Small Target Detection, TGRS 2025",
     reference_code="YuChuang1205/MSDA-Net model/MSDA_Net/MSDA.py; YuChuang1205/PAL model/MSDA/MSDA_no_sigmoid.py",
     side_outputs=0,
-    published_params_m=4.805,  # thop count, which includes the 14,048 unused contrast-head params left out here
+    published_params_m=4.805,  # reference total 4,805,089, incl. 14,048 never-called head params we omit
     published_macs_g=21.23,
     paper_lr=1e-4,  # Adam 1e-4, batch 4, 500 epochs in the original full-supervision code
     paper_loss="soft_iou",
