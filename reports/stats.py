@@ -47,29 +47,42 @@ def _weights(indices: np.ndarray, n: int) -> np.ndarray:
     return np.bincount(flat, minlength=b * n).reshape(b, n).astype(np.float64)
 
 
+def _columns(counts: np.ndarray) -> np.ndarray:
+    """(N, S * (F + 1)) float64: every count column of every seed plus the per-image
+    intersection/union ratio (nIoU's summand), so one matrix product weighs them all."""
+    ratio = counts[..., _F["intersection"]] / (counts[..., _F["union"]] + _EPS)
+    stacked = np.concatenate([counts.astype(np.float64), ratio[..., None]], axis=-1)  # (S, N, F + 1)
+    return stacked.transpose(1, 0, 2).reshape(counts.shape[1], -1)
+
+
+def _metric(sums: np.ndarray, total_weight: np.ndarray, metric: str) -> np.ndarray:
+    """A metric from weighted sums (..., F + 1); the last field is the summed ratio."""
+    if metric == "niou":
+        return 100.0 * sums[..., -1] / total_weight
+    num, den, scale = _RATIO[metric]
+    top, bottom = sums[..., _F[num]], sums[..., _F[den]]
+    if metric == "iou":
+        return scale * top / (bottom + _EPS)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(bottom > 0, scale * top / np.where(bottom > 0, bottom, 1), np.nan)
+
+
 def seed_metrics(counts: np.ndarray, image_weights: np.ndarray, metric: str) -> np.ndarray:
     """(B, S) each seed's metric on each weighted image resample; counts is (S, N, F).
 
-    float64 throughout: the point estimate must equal the records' metric exactly.
+    float64 throughout: at unit weights it is the records' metric exactly.
     """
-    if metric == "niou":
-        ratio = counts[..., _F["intersection"]] / (counts[..., _F["union"]] + _EPS)
-        return 100.0 * (image_weights @ ratio.T) / image_weights.sum(1, keepdims=True)
-    num, den, scale = _RATIO[metric]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        top = image_weights @ counts[..., _F[num]].T.astype(np.float64)
-        bottom = image_weights @ counts[..., _F[den]].T.astype(np.float64)
-        if metric == "iou":
-            return scale * top / (bottom + _EPS)
-        return np.where(bottom > 0, scale * top / np.where(bottom > 0, bottom, 1), np.nan)
+    sums = (image_weights @ _columns(counts)).reshape(len(image_weights), counts.shape[0], -1)
+    return _metric(sums, image_weights.sum(1, keepdims=True), metric)
 
 
 def _crossed_statistic(groups: np.ndarray, metrics: Sequence[str]):
     """statistic(seed indices, image indices) -> (G * len(metrics), B): for each of G
     variants (``groups``: (G, S, N, F)) and metric, the mean over the drawn seeds of each
-    seed's metric on the drawn images. One resample serves every variant of a table."""
+    seed's metric on the drawn images. One resample serves every variant of a table, and
+    one matrix product serves every metric."""
     g, s, n = groups.shape[:3]
-    flat = groups.reshape(g * s, n, groups.shape[3])
+    columns = _columns(groups.reshape(g * s, n, groups.shape[3]))
 
     def statistic(seed_idx: np.ndarray, image_idx: np.ndarray | None = None, axis: int = -1) -> np.ndarray:
         if image_idx is None:  # one seed: only images are drawn
@@ -77,7 +90,9 @@ def _crossed_statistic(groups: np.ndarray, metrics: Sequence[str]):
         batch_shape = np.shape(image_idx)[:-1]
         v = _weights(seed_idx, s)[:, None, :]  # (B, 1, S)
         w = _weights(image_idx, n)
-        out = [((v * seed_metrics(flat, w, m).reshape(-1, g, s)).sum(2) / s).T for m in metrics]  # each (G, B)
+        sums = (w @ columns).reshape(len(w), g, s, -1)
+        total = w.sum(1)[:, None, None]
+        out = [((v * _metric(sums, total, m)).sum(2) / s).T for m in metrics]  # each (G, B)
         return np.stack(out, axis=1).reshape((g * len(metrics),) + batch_shape)
 
     return statistic
