@@ -93,12 +93,17 @@ def _evaluation(rng: np.random.Generator, dataset: str, quality: float, epoch: i
     return {"epoch": epoch, "selection": selection, "subsets": by_subset, "per_image": per_image}
 
 
-def _history(rng: np.random.Generator, quality: float, evolving: bool) -> list[dict]:
+LOSS_PARTS = {"diffusion": ("segmentation", "rebalance"), "gsacp": ("target", "contrastive")}
+
+
+def _history(rng: np.random.Generator, quality: float, evolving: bool, method: str) -> list[dict]:
     out = []
     for epoch in range(1, EPOCHS + 1):
         entry: dict[str, Any] = {"epoch": epoch, "loss": float(1.0 / epoch + rng.uniform(0, 0.05)), "lr": 5e-4,
-                                 "seconds": 1.0, "train_images": 1676,
-                                 "loss_parts": {"seg": float(0.8 / epoch), "aux": float(0.2 / epoch)}}
+                                 "seconds": 1.0, "train_images": 1676}
+        if method in LOSS_PARTS:  # only schemes whose loss has named parts log them
+            first, second = LOSS_PARTS[method]
+            entry["loss_parts"] = {first: float(0.8 / epoch + rng.uniform(0, 0.02)), second: float(0.2 / epoch)}
         if epoch % 5 == 0:
             iou = 100 * quality * (1 - np.exp(-epoch / 6))
             entry["test"] = {"iou": iou, "niou": iou * 1.02, "pd": 60 + 35 * quality, "fa": 30 * (1 - quality)}
@@ -133,7 +138,7 @@ def training_record(suite: str, detector: str, spec: str, dataset: str, labels: 
         "metrics": {"last": _evaluation(rng, dataset, quality, EPOCHS, "last epoch"),
                     "best": _evaluation(rng, dataset, quality + 0.01, 15, "best test IoU")},
         "label_quality": [{"epoch": 0, "iou": 30.0}] + ([{"epoch": 8, "iou": 50.0}] if evolving else []),
-        "history": _history(rng, quality, evolving), "sweep": _sweep(quality),
+        "history": _history(rng, quality, evolving, method), "sweep": _sweep(quality),
         "data": {"test_fingerprint": f"bench-{dataset}",
                  "test_images": sum(TEST_IMAGES.values()) if dataset == "SIRST3" else TEST_IMAGES[dataset]},
         "provenance": {"finished_at": "2026-01-01T00:00:00+00:00"},

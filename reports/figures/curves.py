@@ -8,9 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 
 from reports.figures.style import grid, handles, legend_below, save, scheme_styles
+from reports.naming import detector_sort_key, ordered, scheme_name, scheme_sort_key
 
 PANELS = [("loss", "training loss"), ("test_iou", "test IoU (%)"), ("label_iou", "training-label IoU (%)")]
 
@@ -56,5 +58,32 @@ def curves_figure(history: pd.DataFrame, folder: Path, name: str, title: str) ->
             if row == 0:
                 ax.set_title(detector)
     axes[-1][0].xaxis.set_major_locator(MaxNLocator(integer=True, nbins=6))  # shared by every panel
+    legend_below(fig, *handles(styles))
+    return save(fig, folder, name)
+
+
+def loss_parts_figure(history: pd.DataFrame, folder: Path, name: str, title: str) -> list[Path] | None:
+    """The named parts of each scheme's loss (``history[].loss_parts``) over epochs: a
+    panel per scheme that logs parts, a row per detector; seeds as bands."""
+    parts = [c for c in history.columns if c.startswith("loss_")]
+    if not parts:
+        return None
+    logged = history.dropna(subset=parts, how="all")
+    specs = ordered(logged["method_spec"], scheme_sort_key)
+    detectors = ordered(logged["detector"], detector_sort_key)
+    styles = {p: {"color": c, "marker": "o", "linestyle": "-", "label": p[len("loss_"):]}
+              for p, c in zip(parts, sns.color_palette("colorblind", len(parts)))}
+    fig, axes = grid(len(detectors), len(specs), legend_entries=len(parts), sharex=True, wspace=0.3,
+                     title=title + ": the named parts of each scheme's loss (bands: mean ± std over seeds)")
+    for r, detector in enumerate(detectors):
+        for c, spec in enumerate(specs):
+            ax = axes[r][c]
+            cell = logged[(logged["detector"] == detector) & (logged["method_spec"] == spec)]
+            for part in parts:
+                if cell[part].notna().any():
+                    band(ax, cell.dropna(subset=[part]), part, styles[part])
+            ax.set_title(f"{scheme_name(spec)}" if r == 0 else "")
+            ax.set_ylabel(f"{detector}\nloss part" if c == 0 else "")
+            ax.set_xlabel("epoch" if r == len(detectors) - 1 else "")
     legend_below(fig, *handles(styles))
     return save(fig, folder, name)
