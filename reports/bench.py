@@ -75,7 +75,7 @@ def _image_columns(rng: np.random.Generator, n: int, quality: float) -> dict[str
 def _summed(columns: dict[str, np.ndarray], keep: np.ndarray) -> dict[str, float]:
     """The metrics of the kept images, by the harness's own ``Counts`` (sums, not a copy of its formulas)."""
     sums = {k: int(v[keep].sum()) for k, v in columns.items()}
-    niou = float((columns["intersection"][keep] / (columns["union"][keep] + np.spacing(1))).sum())
+    niou = sum((columns["intersection"][keep] / (columns["union"][keep] + np.spacing(1))).tolist())  # Counts' order
     return Counts(sums["intersection"], sums["union"], niou, int(keep.sum()), sums["targets"], sums["hits"],
                   sums["false_alarm_pixels"], sums["pixels"]).metrics()
 
