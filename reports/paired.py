@@ -67,7 +67,9 @@ def canonical(spec: str) -> str:
 
 def paired_frame(tidy: pd.DataFrame, counts: Mapping[str, ImageCounts], selection: str,
                  pair: Sequence[str] | None = None) -> pd.DataFrame:
-    rows = tidy[(tidy["status"] == "done") & (tidy["selection"] == selection) & (tidy["subset"] == "all")]
+    wanted = (tidy["status"] == "done") & (tidy["selection"] == selection) & (tidy["subset"] == "all")
+    columns = BLOCK + ["method_spec", "privileged", "seed", "key", "test_fingerprint", *METRIC_NAMES]
+    rows = tidy.loc[wanted, columns]
     rows = rows.assign(method_spec=rows["method_spec"].map(canonical))
     pair = tuple(canonical(p) for p in pair) if pair else None
     out: list[dict] = []

@@ -80,7 +80,9 @@ def summarize_variants(
     """One row per variant x subset: identity, ``<metric>``, ``<metric>_std`` (NaN for
     one seed), ``seeds`` (distinct), ``<metric>_lo``/``_hi`` (95% bootstrap interval),
     ``interval`` (how it was resampled)."""
-    rows = done(tidy, selection, subset)
+    keep = [c for c in IDENTITY + METRICS + ["subset", "seed", "key", "test_fingerprint", "images", "status", "selection"]
+            if c in tidy]
+    rows = done(tidy[keep], selection, subset)  # only the columns a summary reads: filtering copies every column
     if rows.empty:
         return pd.DataFrame(columns=IDENTITY + ["subset", "seeds"] + METRICS)
     rows = rows.drop_duplicates(["variant", "seed", "subset"], keep="last")  # one run kept by two suites counts once
