@@ -44,14 +44,16 @@ def training_tables(frames: Frames, selection: str) -> list[Table]:
     return tables
 
 
-def label_tables(frames: Frames) -> list[Table]:
+def label_tables(frames: Frames, taken: set[str] = frozenset()) -> list[Table]:
+    """Table 4 per ``kind = "labels"`` suite, named by the suite (``-labels`` if taken)."""
     tables = []
     for suite in sorted(set(frames.labels.get("suite", pd.Series(dtype=str)).dropna())):
         rows = frames.labels[frames.labels["suite"] == suite]
         caption = (f"Suite {suite} (layout of Diffuse to Detect's {LAYOUTS['pseudolabels']}): pseudo-label IoU against "
                    "the ground truth (%) and seconds per target on one core, per method x dataset x label type "
                    "(training splits).")
-        tables.append(label_table(rows, slug(suite) + "-labels", caption))
+        name = slug(suite) + ("-labels" if slug(suite) in taken else "")
+        tables.append(label_table(rows, name, caption))
     return tables
 
 
@@ -92,7 +94,8 @@ def write_report(records: Sequence[dict], out: Path, selection: str = "last", re
     with report.stage("frames"):
         frames = Frames.of(records)
     with report.stage("tables (with bootstrap intervals)"):
-        report.tables = training_tables(frames, selection) + label_tables(frames)
+        report.tables = training_tables(frames, selection)
+        report.tables += label_tables(frames, {t.name for t in report.tables})
     with report.stage("writing tables"):
         for table in report.tables:
             report.files += write_table(table, out / "tables")

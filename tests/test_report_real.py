@@ -100,7 +100,7 @@ def test_every_number_of_the_table_is_the_frames(results: Path, report) -> None:
 
 def test_label_table_and_figures(report) -> None:
     names = {t.name for t in report.tables}
-    assert {"tiny", "tiny-labels-labels"} <= names
+    assert {"tiny", "tiny-labels"} <= names
     captions = " ".join(c for c, _ in report.figures)
     for kind in ("Per-epoch curves", "Pd-Fa curves", "Seed spread", "Qualitative grid"):
         assert kind in captions
