@@ -84,6 +84,17 @@ def _comparisons(frames: Frames, report: Report, selection: str, pair: Sequence[
     report.extra_markdown = {"Published comparison": outputs["published-comparison.md"], "Paired comparisons": outputs["paired.md"]}
 
 
+OWNED = {"tables": (".tex", ".md", ".csv"), "figures": (".png", ".pdf")}
+
+
+def _clear(out: Path) -> None:
+    """Remove what an earlier report wrote there, so no stale table or figure survives."""
+    for folder, suffixes in OWNED.items():
+        for path in (out / folder).glob("*") if (out / folder).is_dir() else []:
+            if path.is_file() and path.suffix in suffixes:
+                path.unlink()
+
+
 def write_report(records: Sequence[dict], out: Path, selection: str = "last", results_root: Path | None = None,
                  pair: Sequence[str] | None = None, figures: bool = True, pdf: bool = True) -> Report:
     """Tables, figures, index.md and (with a LaTeX engine) report.pdf under ``out``."""
@@ -91,6 +102,7 @@ def write_report(records: Sequence[dict], out: Path, selection: str = "last", re
 
     out = Path(out)
     report = Report(out)
+    _clear(out)
     with report.stage("frames"):
         frames = Frames.of(records)
     with report.stage("tables (with bootstrap intervals)"):
