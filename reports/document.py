@@ -54,7 +54,7 @@ def document_tex(report: Report) -> str:
         pdf = png.with_suffix(".pdf").relative_to(report.out).as_posix()
         body += [r"\begin{figure}[p]", r"\centering", rf"\includegraphics[width=\textwidth,height=0.8\textheight,keepaspectratio]{{{pdf}}}",
                  rf"\caption{{{latex.escape(caption)}}}", r"\end{figure}", r"\clearpage"]
-    return "\n".join([r"\documentclass[10pt]{article}", latex.PREAMBLE.rstrip(), r"\usepackage{longtable}",
+    return "\n".join([r"\documentclass[10pt]{article}", latex.PREAMBLE.rstrip(), r"\usepackage{longtable}", r"\setlength{\LTcapwidth}{\textwidth}",
                       r"\usepackage[margin=1.8cm,landscape]{geometry}", r"\title{pointbench report}", r"\date{}",
                       r"\begin{document}", r"\maketitle", *body, r"\end{document}", ""])
 

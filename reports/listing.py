@@ -59,29 +59,29 @@ def comparison_markdown(comparison: pd.DataFrame) -> str:
 
 
 def comparison_latex(comparison: pd.DataFrame) -> str:
-    """One row per number (ours, theirs, the difference); the cell's identity and its
-    protocol differences printed on its first row only, so the page stays narrow."""
-    headers = ["source", "detector", "scheme", "train $\\to$ test", "metric", "ours", "theirs", "$\\Delta$",
-               "protocol differences"]
-    spec = r"p{2.4cm}lp{2.4cm}llrrr>{\raggedright\arraybackslash}p{6.2cm}"
-    lines = [r"{\scriptsize", rf"\begin{{longtable}}{{{spec}}}",
-             r"\caption{Ours against the published numbers ($\Delta$: ours $-$ theirs); the protocol differences "
-             r"are named.}\\", r"\toprule", " & ".join(headers) + r" \\", r"\midrule", r"\endhead",
+    """One row per number (ours, theirs, the difference) under its cell's identity, and
+    the cell's protocol differences on a full-width line after them."""
+    headers = ["source", "detector", "scheme", "train $\\to$ test", "metric", "ours", "theirs", "$\\Delta$"]
+    lines = [r"{\scriptsize", r"\begin{longtable}{p{3.2cm}lp{3.2cm}llrrr}",
+             r"\caption{Ours against the published numbers ($\Delta$: ours $-$ theirs); under each cell, the protocol "
+             r"differences.}\\", r"\toprule", " & ".join(headers) + r" \\", r"\midrule", r"\endhead",
              r"\bottomrule", r"\endfoot"]
-    previous = None
+    groups: dict[tuple, list[dict]] = {}
     for r in comparison.to_dict("records"):
-        identity = tuple(r[k] for k in IDENTITY)
-        digits = 4 if r["metric"] == "seconds_per_target" else 2
-        ours = _num(r["ours"], digits) + (f" ± {_num(r['ours_std'], digits)}" if r["seeds"] >= 2 else "")
-        first = identity != previous
-        if first and previous is not None:
-            lines.append(r"\addlinespace[2pt]")
-        head = [r["source"].replace("_", " "), r["detector"] or "-", scheme_name(r["scheme"]) + f" ({r['labels']})",
-                f"{r['train']} → {r['test']}"] if first else ["", "", "", ""]
-        tail = [r["differences"] or "none"] if first else [""]
-        cells = head + [LABELS[r["metric"]], ours, _num(r["theirs"], digits), f"{r['difference']:+.{digits}f}"] + tail
-        lines.append(" & ".join(escape(c) for c in cells) + r" \\")
-        previous = identity
+        groups.setdefault(tuple(r[k] for k in IDENTITY), []).append(r)
+    for rows in groups.values():
+        first = rows[0]
+        head = [first["source"].replace("_", " "), first["detector"] or "-", scheme_name(first["scheme"])
+                + f" ({first['labels']})", f"{first['train']} → {first['test']}"]
+        for i, r in enumerate(rows):
+            digits = 4 if r["metric"] == "seconds_per_target" else 2
+            ours = _num(r["ours"], digits) + (f" ± {_num(r['ours_std'], digits)}" if r["seeds"] >= 2 else "")
+            cells = (head if i == 0 else [""] * 4) + [LABELS[r["metric"]], ours, _num(r["theirs"], digits),
+                                                      f"{r['difference']:+.{digits}f}"]
+            lines.append(" & ".join(escape(c) for c in cells) + r" \\")
+        named = list(dict.fromkeys(d for r in rows for d in r["differences"].split("; ") if d))
+        lines.append(r"\multicolumn{8}{p{13cm}}{\quad\emph{" + escape("; ".join(named) or "no difference named")
+                     + r"}} \\[2pt]")
     lines += [r"\end{longtable}", "}", ""]
     return "\n".join(lines)
 
