@@ -31,7 +31,7 @@ def ablation_figure(rows: pd.DataFrame, folder: Path, name: str, title: str, met
     styles = scheme_styles(specs)
     labels = [variant_label(s, method) for s in specs]
     fig, axes = grid(1, len(METRICS), width=max(2.0, 0.3 * len(specs) + 0.7), height=2.2, wspace=0.45,
-                     below=0.25 + 0.035 * max(map(len, labels)), title=f"{title}: mean ± std over seeds, dots: seeds")
+                     below=0.3 + 0.04 * max(map(len, labels)), title=f"{title}: mean ± std over seeds, dots: seeds")
     for ax, metric in zip(axes[0], METRICS):
         tops = []
         for x, spec in enumerate(specs):

@@ -32,7 +32,7 @@ def seeds_figure(rows: pd.DataFrame, folder: Path, name: str, title: str, metric
     specs = list(styles)
     labels = [styles[s]["label"] for s in specs]
     fig, axes = grid(len(datasets), len(detectors), width=max(2.0, 0.3 * len(specs) + 0.4), height=2.0, sharex=True,
-                     sharey=True, wspace=0.08, below=0.25 + 0.035 * max(map(len, labels)),
+                     sharey=True, wspace=0.08, below=0.3 + 0.04 * max(map(len, labels)),
                      title=f"{title}: each seed (dots) and their mean (bar)")
     for r, dataset in enumerate(datasets):
         for col, detector in enumerate(detectors):
