@@ -13,8 +13,9 @@ from reports.build import write_report
 
 
 def test_synthetic_records_are_consistent() -> None:
+    assert len(synthetic_records(1000)) == 1000
     records = synthetic_records(400)
-    assert len(records) == 400 and len({r["key"] for r in records}) == 400
+    assert len({(r["suite"], r["key"]) for r in records}) == 400  # one cell in two suites shares its key, as in runs
     for r in records[::37]:
         evaluation = r["metrics"]["last"]
         counts = counts_from_breakdown(evaluation["per_image"])
@@ -33,6 +34,6 @@ def test_bench_records_fill_every_layout(tmp_path: Path) -> None:
     assert {"table1", "ablation", "pseudolabels"} <= names
     assert any(n.startswith("ablation-ablation-diffusion") for n in names)
     table1 = next(t for t in report.tables if t.name == "table1")
-    assert table1.groups == ["SIRST3", "SIRST", "NUDT-SIRST", "IRSTD-1K"] and len(table1.rows) == 7 * 8
+    assert table1.groups == ["SIRST3", "SIRST", "NUDT-SIRST", "IRSTD-1K"] and len(table1.rows) == 7 * 9
     assert table1.intervals == {"seeds x images"}
     assert not report.comparison.empty and not report.paired.empty
