@@ -13,7 +13,7 @@ from reports import stats
 from reports.frames import ImageCounts, done
 
 IDENTITY = ["variant", "suite", "detector", "method", "method_spec", "options", "dataset", "labels", "profile",
-            "profile_diff", "max_test_images", "privileged"]
+            "profile_diff", "profile_changes", "protocol_version", "max_test_images", "privileged"]  # those present
 METRICS = list(METRIC_NAMES)
 
 
@@ -34,7 +34,7 @@ def _group_counts(group: pd.DataFrame, counts: Mapping[str, ImageCounts], subset
 def _aggregate(rows: pd.DataFrame) -> pd.DataFrame:
     grouped = rows.groupby(["variant", "subset"], sort=False)
     identity = grouped[[c for c in IDENTITY if c not in ("variant", "suite") and c in rows]].first()
-    identity["suite"] = grouped["suite"].agg(lambda s: ",".join(sorted(set(map(str, s)))))
+    identity["suite"] = grouped["suite"].agg(lambda s: ", ".join(sorted(set(map(str, s)))))  # every suite holding it
     mean = grouped[METRICS].mean()
     std = grouped[METRICS].std(ddof=1).add_suffix("_std")
     out = identity.join(mean).join(std)

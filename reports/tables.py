@@ -32,8 +32,9 @@ def summarize(frame: pd.DataFrame, selection: str = "last", subset: str = "all")
     order = sorted(range(len(summary)), key=lambda i: (
         str(summary.at[i, "suite"]), detector_sort_key(summary.at[i, "detector"]),
         scheme_sort_key(summary.at[i, "method_spec"]), str(summary.at[i, "dataset"]), str(summary.at[i, "labels"])))
-    keep = ["variant"] + GROUP + METRIC_COLUMNS + [f"{m}_std" for m in METRIC_COLUMNS] + ["seeds"]
-    return summary.iloc[order][keep].reset_index(drop=True)
+    keep = ["variant"] + GROUP + ["profile_changes", "protocol_version"] + METRIC_COLUMNS + [
+        f"{m}_std" for m in METRIC_COLUMNS] + ["seeds"]
+    return summary.iloc[order][[c for c in keep if c in summary]].reset_index(drop=True)
 
 
 def _fmt(mean: float, std: float) -> str:
@@ -48,8 +49,9 @@ def display_frame(summary: pd.DataFrame) -> pd.DataFrame:
     """Strings for humans: 'mean ± std' per metric; suite and profile tell variants apart."""
     rows = []
     for _, r in summary.iterrows():
+        changes = r.get("profile_diff") or ""
         row = {"suite": r["suite"], "detector": r["detector"], "method": r["method_spec"], "dataset": r["dataset"],
-               "labels": r["labels"], "profile": r["profile"] + (f" ({r['profile_diff']})" if r["profile_diff"] else "")}
+               "labels": r["labels"], "profile": r["profile"] + (f" ({changes})" if changes else "")}
         for name in METRIC_COLUMNS:
             row[LABELS[name]] = _fmt(r[name], r[f"{name}_std"])
         row["seeds"] = int(r["seeds"])
