@@ -13,8 +13,9 @@ from reports.naming import METRIC_LABELS, dataset_sort_key, detector_sort_key, o
 
 
 def _panel(ax, part: pd.DataFrame, specs: list[str], styles: dict, metric: str) -> None:
+    by_spec = {spec: group[metric].dropna().to_numpy() for spec, group in part.groupby("method_spec", sort=False)}
     for x, spec in enumerate(specs):
-        values = part.loc[part["method_spec"] == spec, metric].dropna().to_numpy()
+        values = by_spec.get(spec, np.zeros(0))
         if not len(values):
             continue
         colour = styles[spec]["color"]
@@ -34,10 +35,12 @@ def seeds_figure(rows: pd.DataFrame, folder: Path, name: str, title: str, metric
     fig, axes = grid(len(datasets), len(detectors), width=max(2.0, 0.3 * len(specs) + 0.4), height=2.0, sharex=True,
                      sharey=True, wspace=0.08, below=0.3 + 0.04 * max(map(len, labels)),
                      title=f"{title}: each seed (dots) and their mean (bar)")
+    cells = {key: part for key, part in rows.groupby(["dataset", "detector"], sort=False)}
+    empty = rows.iloc[0:0]
     for r, dataset in enumerate(datasets):
         for col, detector in enumerate(detectors):
             ax = axes[r][col]
-            _panel(ax, rows[(rows["detector"] == detector) & (rows["dataset"] == dataset)], specs, styles, metric)
+            _panel(ax, cells.get((dataset, detector), empty), specs, styles, metric)
             ax.set_title(detector if r == 0 else "")
             ax.set_ylabel(f"{dataset}\n{METRIC_LABELS[metric]} (%)" if col == 0 else "")
     axes[-1][0].set_xticks(range(len(specs)), labels)  # shared by every panel

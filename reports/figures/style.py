@@ -83,7 +83,7 @@ def grid(rows: int, cols: int, width: float = 2.3, height: float = 1.8, legend_e
     if title:
         fig.suptitle("\n".join(lines), fontsize=8, y=1 - 0.08 / fig_h, va="top")
     for ax in axes.ravel():
-        ax.yaxis.set_major_locator(MaxNLocator(5))
+        ax.yaxis.set_major_locator(MaxNLocator(4))
     return fig, [list(r) for r in axes]
 
 
