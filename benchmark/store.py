@@ -93,20 +93,30 @@ def load_records(root: Path | str, suites: Iterable[str] | None = None) -> list[
     return [r for name in names for r in Store(root, name).records()]
 
 
-IDENTITY = ("suite", "key", "name", "detector", "method", "method_spec", "dataset", "labels", "seed", "profile")
+IDENTITY = ("suite", "key", "variant", "name", "detector", "method", "method_spec", "dataset", "labels", "seed", "profile",
+            "profile_changes", "protocol_version")
 
 
 def records_frame(records: Iterable[Record]):
-    """One tidy frame: identity, selection (last/best), subset, metrics, provenance."""
+    """One tidy frame: identity, selection (last/best), subset, metrics, provenance.
+
+    ``variant`` (the key less the seed) is what seeds are grouped by; ``profile_changes``
+    and ``protocol_version`` say how a variant differs from the named profile and which
+    protocol it ran.
+    """
     import pandas as pd
+
+    from benchmark.variants import profile_changes, record_variant
 
     rows = []
     for r in records:
         cell = r.get("cell", {})
         options = cell.get("method_options", {})
+        config = r.get("config") or {}
         base = {
             "suite": r.get("suite"),
             "key": r.get("key"),
+            "variant": record_variant(r),
             "name": r.get("name"),
             "detector": cell.get("detector"),
             "method": cell.get("method"),
@@ -115,6 +125,8 @@ def records_frame(records: Iterable[Record]):
             "labels": cell.get("labels"),
             "seed": cell.get("seed"),
             "profile": cell.get("profile"),
+            "profile_changes": profile_changes(config) if config else None,
+            "protocol_version": config.get("protocol_version"),
             "status": r.get("status"),
             "privileged": r.get("method", {}).get("privileged"),
             "git_commit": r.get("provenance", {}).get("git_commit"),
