@@ -29,6 +29,7 @@ from benchmark.data.loader import load_split
 from benchmark.data.split import Split
 from benchmark.data.training import TrainingData
 from benchmark.data.transforms import norm_stats
+from benchmark.fingerprints import record_fingerprints
 from benchmark.inference import autocast, predict_probs
 from benchmark.profiles import Profile
 from benchmark.pseudolabels import label_quality
@@ -384,6 +385,7 @@ def _run_and_record(
             "norm": {"mean": run.norm[0], "std": run.norm[1]},
             "repairs": sorted(set(run.train.repairs + run.test.repairs)),
         }
+        record["fingerprints"] = record_fingerprints(rc, run.train.fingerprint, run.test.fingerprint)  # staleness
         record["timing"] = {
             "train_seconds": run.train_seconds,
             "eval_seconds": run.eval_seconds,
