@@ -107,8 +107,12 @@ def toy_root(tmp_path: Path) -> Path:
 
 
 def smoke(toy_root: Path, tmp_path: Path, results: Path | None = None) -> list[str]:
-    return ["run", "--suite", "smoke", "--data-root", str(toy_root), "--cache-dir", str(tmp_path / "cache"),
-            "--results", str(results or tmp_path / "results"), "--set", "epochs=1", "--threads", "1"]
+    """One epoch of the smoke cell on the toy data (a suite file: the same on older code)."""
+    suite = tmp_path / "smoke.toml"
+    suite.write_text("\n".join(f"{k} = {v}" for k, v in {**GRID, "datasets": '["SIRST"]'}.items()) + "\n"
+                     "[profile_overrides]\nepochs = 1\n")
+    return ["run", "--suite", str(suite), "--data-root", str(toy_root), "--cache-dir", str(tmp_path / "cache"),
+            "--results", str(results or tmp_path / "results"), "--threads", "1"]
 
 
 def test_bad_data_exits_2_with_its_message_once(toy_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
