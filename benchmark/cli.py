@@ -215,16 +215,27 @@ def _run_outcome(store: Any, todo: list, records: list[dict]) -> int:
 def _run_labels(args: argparse.Namespace, suite: Any) -> int:
     """A ``kind = "labels"`` suite: pseudo-label quality per method x dataset x labels x seed."""
     from benchmark.dispatch import check_datasets, label_jobs, run_label_jobs
+    from benchmark.staleness import Review, check_patterns
     from benchmark.store import Store
 
     store = Store(args.results, suite.name)
     jobs = label_jobs(suite)
     keyed = [(job, job.resolved()[2]) for job in jobs]
-    todo = [job for job, key in keyed if store.status(key) != "done"]
     options = _run_options(args)
+    review = Review(options.data_root, options.cache_dir, force=tuple(args.force or ()), rerun_stale=args.rerun_stale)
+    verdicts = {key: review.label_job(job.name, job.dataset, store.read(key)) for job, key in keyed}
+    check_patterns(review.force, [job.name for job, _ in keyed], suite.name)
+    todo = [job for job, key in keyed if verdicts[key] in ("todo", "redo")]
     check_datasets({j.dataset for j in todo}, options)
+    if todo:
+        store.check_writable()
+    for key, verdict in verdicts.items():
+        if verdict == "redo":
+            store.retire(key)
+    stale = sum(v == "stale" for v in verdicts.values())
     print(f"suite {suite.name} (label quality, no training; one core, in this process): {len(jobs)} jobs, "
-          f"{len(jobs) - len(todo)} already done, {len(todo)} to run (records in {store.dir})", file=sys.stderr)
+          f"{len(jobs) - len(todo)} already done" + (f" ({stale} stale; --rerun-stale reruns them)" if stale else "")
+          + f", {len(todo)} to run (records in {store.dir})", file=sys.stderr)
     records = run_label_jobs(todo, store, options)
     keys = {key for _, key in keyed}
     _print_label_report(args, [r for r in store.records() if r["key"] in keys])
@@ -352,6 +363,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     """Counts and names per state; "running" means a live heartbeat (this or another host);
     "stale" a done record whose inputs changed (benchmark.staleness.STALE_RULE)."""
     from benchmark.dispatch import STATES, cell_state, check_registered, label_jobs, plan, unregistered_names
+    from benchmark.resolve import PROTOCOL_VERSION
     from benchmark.staleness import Review
     from benchmark.store import Store
 
@@ -361,7 +373,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     store = Store(args.results, suite.name)
     review = Review(Path(args.data_root) if args.data_root else None, Path(args.cache_dir) if args.cache_dir else None)
     if suite.kind == "labels":
-        named = [(job.name, job.resolved()[2], None) for job in label_jobs(suite)]
+        keyed = [(job, job.resolved()[2]) for job in label_jobs(suite)]
+        named = [(job.name, key, review.label_job(job.name, job.dataset, store.read(key))) for job, key in keyed]
     else:
         work = plan(suite.cells(), store, review)
         named = [(rc.cell.name, rc.key, work.verdicts[rc.key]) for rc in work.resolved]
@@ -372,13 +385,19 @@ def cmd_status(args: argparse.Namespace) -> int:
         if verdict == "stale":
             why[name] = review.reasons[key]
     unregistered = sorted(n for ns in missing.values() for n in ns)
+    keys = {key for _, key, _ in named}
+    others = sorted({str(r.get("config", {}).get("protocol_version")) for r in store.records() if r.get("key") not in keys})
     payload = {"suite": suite.name, "results": str(store.dir), **{k: {"count": len(v), "cells": v} for k, v in states.items()},
-               "stale_reasons": why, "unregistered": unregistered, "not_checked": review.unchecked}
+               "stale_reasons": why, "unregistered": unregistered, "not_checked": review.unchecked,
+               "other_records": {"count": sum(1 for r in store.records() if r.get("key") not in keys), "protocols": others}}
 
     def text() -> str:
         lines = [f"suite {suite.name} ({store.dir}): " + ", ".join(f"{len(v)} {k}" for k, v in states.items())]
         if unregistered:
             lines.append(f"  not counted: cells of {', '.join(unregistered)} (not registered yet)")
+        if payload["other_records"]["count"]:
+            lines.append(f"  also in this folder: {payload['other_records']['count']} records of other configurations "
+                         f"(protocol {', '.join(others)}; today's is {PROTOCOL_VERSION}): `pointbench report` reads them")
         lines += [f"  not checked for staleness ({d}): {reason}" for d, reason in review.unchecked.items()]
         lines += [f"  stale       {name}: {'; '.join(why[name])}" for name in states["stale"]]
         for state in ("failed", "running", "interrupted", "pending"):

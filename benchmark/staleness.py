@@ -63,6 +63,19 @@ class Review:
         self.reasons[rc.key] = reasons
         return REDO if self.rerun_stale else STALE
 
+    def label_job(self, name: str, dataset: str, record: Mapping[str, Any] | None) -> str:
+        """The verdict on a label-quality job (``kind = "labels"``): stale when its training
+        split changed (the job's record keeps that split's fingerprint)."""
+        if self.force and matches(name, self.force):
+            return REDO
+        if record is None or record.get("status") != "done":
+            return TODO
+        now = self.split_fingerprint(dataset, "train", None)
+        if now is None or record.get("fingerprint") == now:
+            return DONE
+        self.reasons[str(record.get("key"))] = ["its train data changed"]
+        return REDO if self.rerun_stale else STALE
+
     def stale_reasons(self, rc: ResolvedCell, record: Mapping[str, Any]) -> list[str] | None:
         """Why a done record no longer matches its inputs ([] if it does, None if the data
         cannot be read here to tell)."""
