@@ -221,6 +221,9 @@ class GridProgress(Callback):
             self.running[key] = (int(result["epoch"]), int(result.get("epochs") or self.running[key][1]))
         if self.bar is not None:
             self._say()
+        elif "iou" in result and key in self.cells:  # a log file shows each evaluated epoch too
+            self.echo(f"{self.cells[key].cell.name} epoch {result['epoch']}/{result.get('epochs')}: "
+                      f"loss {result['loss']:.4f}, IoU {result['iou']:.2f}")
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         key = self._key(trial)
