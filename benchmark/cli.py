@@ -27,8 +27,12 @@ EPILOG = """examples:
   pointbench list detectors 'DNA*' --json
   pointbench run --suite table1 --data-root DIR --executor ray --address auto   # on a Ray cluster
   pointbench run --suite table1 --registered-only  # only the cells whose methods exist today
-  pointbench status --suite quick
+  pointbench status --suite quick                  # done / stale / failed / running / interrupted / pending
+  pointbench run --rerun-stale                     # rerun cells whose data or plugin changed
+  pointbench run --force 'DNANet/*'                # rerun matching cells from scratch
+  pointbench run --suite smoke --methods mine --set epochs=1   # a tiny setting of any profile field
   pointbench report --selection best
+  pointbench report --results results --results results/reference   # yours beside the shipped reference records
   pointbench bench metrics --data-root ../shared/data --json
   pointbench bench dispatch --json                 # Ray vs serial overhead per cell
   pointbench labels --method point --dataset SIRST --labels centroid --data-root ../shared/data
@@ -386,17 +390,19 @@ def cmd_status(args: argparse.Namespace) -> int:
             why[name] = review.reasons[key]
     unregistered = sorted(n for ns in missing.values() for n in ns)
     keys = {key for _, key, _ in named}
-    others = sorted({str(r.get("config", {}).get("protocol_version")) for r in store.records() if r.get("key") not in keys})
+    other = [r for r in store.records() if r.get("key") not in keys]
+    others = sorted({str(r.get("config", {}).get("protocol_version")) for r in other})
     payload = {"suite": suite.name, "results": str(store.dir), **{k: {"count": len(v), "cells": v} for k, v in states.items()},
-               "stale_reasons": why, "unregistered": unregistered, "not_checked": review.unchecked,
-               "other_records": {"count": sum(1 for r in store.records() if r.get("key") not in keys), "protocols": others}}
+               "unregistered": unregistered, "not_checked": [f"{d}: {reason}" for d, reason in review.unchecked.items()],
+               "other_records": len(other), "other_protocols": others}
+    payload["stale"]["reasons"] = why
 
     def text() -> str:
         lines = [f"suite {suite.name} ({store.dir}): " + ", ".join(f"{len(v)} {k}" for k, v in states.items())]
         if unregistered:
             lines.append(f"  not counted: cells of {', '.join(unregistered)} (not registered yet)")
-        if payload["other_records"]["count"]:
-            lines.append(f"  also in this folder: {payload['other_records']['count']} records of other configurations "
+        if other:
+            lines.append(f"  also in this folder: {len(other)} records of other configurations "
                          f"(protocol {', '.join(others)}; today's is {PROTOCOL_VERSION}): `pointbench report` reads them")
         lines += [f"  not checked for staleness ({d}): {reason}" for d, reason in review.unchecked.items()]
         lines += [f"  stale       {name}: {'; '.join(why[name])}" for name in states["stale"]]

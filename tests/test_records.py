@@ -187,7 +187,7 @@ def test_stale_records_are_found_and_rerun_only_when_asked(toy_root: Path, tmp_p
     code, out, _ = run_cli(capsys, "status", *status, "--json")
     payload = json.loads(out)
     assert payload["stale"]["count"] == 1 and payload["done"]["count"] == 0
-    assert payload["stale_reasons"][record["name"]] == ["its train data changed"]
+    assert payload["stale"]["reasons"][record["name"]] == ["its train data changed"]
     code, _, err = run_cli(capsys, "run", *common)
     assert code == 0 and "1 already done (1 stale" in err and "0 to run" in err
     assert json.loads(path.read_text()) == record  # kept, not reused silently: reported
