@@ -95,7 +95,8 @@ def _clear(out: Path) -> None:
                 path.unlink()
 
 
-def write_report(records: Sequence[dict], out: Path, selection: str = "last", results_root: Path | None = None,
+def write_report(records: Sequence[dict], out: Path, selection: str = "last",
+                 results_root: Path | Sequence[Path] | None = None,
                  pair: Sequence[str] | None = None, figures: bool = True, pdf: bool = True) -> Report:
     """Tables, figures, index.md and (with a LaTeX engine) report.pdf under ``out``."""
     from reports import document

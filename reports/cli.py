@@ -29,7 +29,8 @@ def write_report_command(args: argparse.Namespace, records: list[dict]) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise PointbenchError(f"--out {out} is a file; name a folder")
-    report = write_report(records, out, selection=args.selection, results_root=Path(args.results),
+    roots = args.results if isinstance(args.results, list) else [args.results or "results"]
+    report = write_report(records, out, selection=args.selection, results_root=[Path(r) for r in roots],
                           pair=args.compare, figures=not args.no_figures, pdf=not args.no_pdf)
     if getattr(args, "json", False):
         print(json.dumps(as_json(report), indent=1))

@@ -3,15 +3,13 @@ frame (cell x epoch), the label-quality frame (``kind = "labels"`` records) and 
 per-image counts that the bootstrap resamples.
 
 Seeds are grouped by the variant key: the hash of the resolved configuration without
-the seed. A record that carries ``variant`` (trustworthy-records issue) is taken at its
-word; an older one gets it derived here from its ``config`` the same way, so reports
-read old and new records alike. Never imports torch.
+the seed (``benchmark.variants``: a record's own, or derived from its config for older
+records), so reports read old and new records alike. Never imports torch.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 from typing import Any, Iterable, Sequence
 
@@ -29,41 +27,15 @@ def is_label_record(record: Record) -> bool:
 
 
 def variant_of(record: Record) -> str:
-    """The record's variant key, or one derived from its config (seed removed)."""
-    if record.get("variant"):
-        return str(record["variant"])
-    from benchmark.resolve import key_config
+    """The record's variant key (``benchmark.variants``: its own, or derived from its
+    config for older records); from the cell less its seed where a record has no config."""
+    from benchmark.variants import record_variant
 
-    config = record.get("config")
-    if not config or "cell" not in config or "profile" not in config:
-        cell = {k: v for k, v in record.get("cell", {}).items() if k != "seed"}
-        return "c" + config_key({"cell": cell})[:15]
-    keyed = key_config(config)
-    keyed = {**keyed, "cell": {k: v for k, v in keyed["cell"].items() if k != "seed"}}
-    return config_key(keyed)
-
-
-@functools.lru_cache(maxsize=None)
-def _named_profile(name: str) -> dict[str, Any] | None:
-    from benchmark.profiles import PROFILES
-
-    return dataclasses.asdict(PROFILES[name]) if name in PROFILES else None
-
-
-def profile_difference(record: Record) -> str:
-    """The resolved profile's fields that differ from the named profile's ("" if none)."""
-    profile = record.get("config", {}).get("profile") or {}
-    base = _named_profile(str(profile.get("name", "")))
-    if base is None:
-        return ""
-    diffs = []
-    for name, value in profile.items():
-        default = base.get(name)
-        if isinstance(default, tuple):
-            default = list(default)
-        if name != "name" and value != default:
-            diffs.append(f"{name}={value}")
-    return ",".join(diffs)
+    found = record_variant(record)
+    if found:
+        return found
+    cell = {k: v for k, v in record.get("cell", {}).items() if k != "seed"}
+    return "c" + config_key({"cell": cell})[:15]
 
 
 def _identity(record: Record) -> dict[str, Any]:
@@ -72,7 +44,6 @@ def _identity(record: Record) -> dict[str, Any]:
     options = record.get("method", {}).get("options", record.get("cell", {}).get("method_options", {}))
     return {
         "variant": variant_of(record),
-        "profile_diff": profile_difference(record),
         "options": json.dumps(options or {}, sort_keys=True, default=str),
         "max_test_images": (record.get("config", {}).get("profile") or {}).get("max_test_images"),
         "test_fingerprint": data.get("test_fingerprint"),

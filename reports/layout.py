@@ -22,7 +22,7 @@ from reports.naming import (column_label, dataset_sort_key, detector_sort_key, s
 FIELDS = ("mean", "std", "seeds", "low", "high")
 MAIN_METRICS = ["iou", "niou", "pd", "fa"]
 LABEL_METRICS = ["iou", "seconds_per_target"]
-ROW_FIELDS = ["detector", "method_spec", "labels", "profile", "profile_diff"]
+ROW_FIELDS = ["detector", "method_spec", "labels", "profile", "profile_changes"]
 
 
 @dataclass
@@ -77,8 +77,9 @@ def _row_keys(summary: pd.DataFrame, columns: dict[tuple[str, str], str]) -> lis
     return [k + ((v,) if len(variants[c]) > 1 else ("",)) for k, c, v in zip(keys, cells, summary["variant"])]
 
 
-def _items(diff: str) -> frozenset[str]:
-    return frozenset(i for i in str(diff or "").split(",") if i)
+def _items(changes: str | None) -> frozenset[str]:
+    """``profile_changes`` ("epochs=50, target_prior=0.01") as a set of "k=v" items."""
+    return frozenset(i.strip() for i in str(changes or "").split(", ") if i.strip())  # lists keep their commas
 
 
 def _common(keys: list[tuple]) -> frozenset[str]:

@@ -17,7 +17,7 @@ from benchmark.metrics import METRIC_NAMES
 from reports import stats
 from reports.frames import ImageCounts
 
-BLOCK = ["suite", "detector", "dataset", "labels", "profile", "profile_diff"]
+BLOCK = ["suite", "detector", "dataset", "labels", "profile", "profile_changes"]
 
 
 def _aligned(a: pd.DataFrame, b: pd.DataFrame, counts: Mapping[str, ImageCounts], subset: str):

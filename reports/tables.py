@@ -1,8 +1,7 @@
-"""The quick summary ``pointbench report`` prints without ``--out``: one row per variant
-(seeds of one variant averaged, distinct seeds counted), as a Markdown table.
+"""Summary tables from the tidy records frame: mean (± std over seeds) per cell group.
 
-The papers' layouts (Tables 1-4 in LaTeX, Markdown and the terminal) are
-``reports.layout`` and its renderers; this keeps the short form the CLI always had.
+Reads only records (pandas, tabulate); never imports torch, so reports regenerate from
+stored results on any machine.
 """
 
 from __future__ import annotations
@@ -13,28 +12,44 @@ import pandas as pd
 from tabulate import tabulate
 
 from benchmark.metrics import METRICS
-from reports.summary import summarize_variants
 
-GROUP = ["suite", "detector", "method_spec", "dataset", "labels", "profile", "profile_diff"]
+# one row per variant (the key less the seed); the rest describe it for a reader
+GROUP = ["variant"]
+DESCRIBE = ["detector", "method_spec", "dataset", "labels", "suite", "profile", "profile_changes", "protocol_version"]
 METRIC_COLUMNS = [m.name for m in METRICS]
 LABELS = {m.name: f"{m.label} ({m.unit})" for m in METRICS}
 
 
 def summarize(frame: pd.DataFrame, selection: str = "last", subset: str = "all") -> pd.DataFrame:
-    """Mean, std and distinct-seed count of each metric per variant (``reports.frames.tidy_frame``)."""
-    if frame.empty or "variant" not in frame:
-        return pd.DataFrame(columns=GROUP + ["seeds"])
-    summary = summarize_variants(frame, selection, subset, intervals=False)
-    if summary.empty:
-        return pd.DataFrame(columns=GROUP + ["seeds"])
-    from reports.naming import detector_sort_key, scheme_sort_key
+    """Mean, std and count of distinct seeds of each metric per variant.
 
-    order = sorted(range(len(summary)), key=lambda i: (
-        str(summary.at[i, "suite"]), detector_sort_key(summary.at[i, "detector"]),
-        scheme_sort_key(summary.at[i, "method_spec"]), str(summary.at[i, "dataset"]), str(summary.at[i, "labels"])))
-    keep = ["variant"] + GROUP + ["profile_changes", "protocol_version"] + METRIC_COLUMNS + [
-        f"{m}_std" for m in METRIC_COLUMNS] + ["seeds"]
-    return summary.iloc[order][[c for c in keep if c in summary]].reset_index(drop=True)
+    A seed recorded twice for one variant (the same configuration in two suites) counts
+    once: its runs are averaged first, then the seeds.
+    """
+    empty = pd.DataFrame(columns=DESCRIBE + GROUP + ["seeds"])
+    if frame.empty or "selection" not in frame:
+        return empty
+    done = frame[(frame["status"] == "done") & (frame["selection"] == selection) & (frame["subset"] == subset)]
+    if done.empty:
+        return empty
+    per_seed = done.groupby(GROUP + ["seed"], sort=False)[METRIC_COLUMNS].mean()
+    grouped = per_seed.groupby(level=GROUP, sort=False)
+    out = grouped.mean()
+    std = grouped.std(ddof=1)
+    for name in METRIC_COLUMNS:
+        out[f"{name}_std"] = std[name]
+    out["seeds"] = grouped.size()
+    described = done.groupby(GROUP, sort=False)[DESCRIBE].agg(_joined)
+    out = described.join(out).reset_index()
+    return out.sort_values(DESCRIBE[:7], kind="stable").reset_index(drop=True)  # stable, whatever the load order
+
+
+def _joined(values: pd.Series) -> str | int | None:
+    """The one value a variant has (several suites may hold it: all of them, joined)."""
+    unique = sorted({v for v in values.dropna()}, key=str)
+    if len(unique) == 1:
+        return unique[0]
+    return ", ".join(str(v) for v in unique) if unique else None
 
 
 def _fmt(mean: float, std: float) -> str:
@@ -46,12 +61,13 @@ def _fmt(mean: float, std: float) -> str:
 
 
 def display_frame(summary: pd.DataFrame) -> pd.DataFrame:
-    """Strings for humans: 'mean ± std' per metric; suite and profile tell variants apart."""
+    """Strings for humans: 'mean ± std' per metric."""
     rows = []
     for _, r in summary.iterrows():
-        changes = r.get("profile_diff") or ""
-        row = {"suite": r["suite"], "detector": r["detector"], "method": r["method_spec"], "dataset": r["dataset"],
-               "labels": r["labels"], "profile": r["profile"] + (f" ({changes})" if changes else "")}
+        row = {"detector": r["detector"], "method": r["method_spec"], "dataset": r["dataset"], "labels": r["labels"],
+               "suite": r["suite"], "profile": r["profile"], "changes": r["profile_changes"] or "-"}
+        if summary["protocol_version"].nunique() > 1:
+            row["protocol"] = r["protocol_version"]
         for name in METRIC_COLUMNS:
             row[LABELS[name]] = _fmt(r[name], r[f"{name}_std"])
         row["seeds"] = int(r["seeds"])

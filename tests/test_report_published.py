@@ -38,7 +38,7 @@ def test_spec_matches(published: str, spec: str, options: dict, expected: bool) 
 def summary_row(**overrides) -> dict:
     row = {"variant": "v", "suite": "s", "detector": "DNANet", "method": "pal", "method_spec": "pal",
            "options": json.dumps({}), "dataset": "SIRST3", "labels": "centroid", "profile": "paper",
-           "profile_diff": "", "max_test_images": None, "privileged": False, "subset": "all", "seeds": 3,
+           "profile_changes": "", "max_test_images": None, "privileged": False, "subset": "all", "seeds": 3,
            "iou": 70.0, "niou": 71.0, "pd": 95.0, "fa": 12.0, "iou_std": 1.0, "niou_std": 1.0, "pd_std": 1.0,
            "fa_std": 1.0}
     return {**row, **overrides}

@@ -6,9 +6,10 @@ saved PNGs. Returns (caption, PNG path) pairs for the index."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 import pandas as pd
 
-from benchmark.evidence import read_manifest
+from benchmark.evidence import predictions_dir, read_manifest
 from reports.figures.ablation import ablation_figure
 from reports.figures.curves import curves_figure, loss_parts_figure
 from reports.figures.pdfa import pdfa_figure
@@ -62,18 +63,24 @@ def _ablations(frames: Frames, folder: Path, selection: str) -> list[tuple[str, 
     return out
 
 
-def _qualitative(frames: Frames, folder: Path, selection: str, results_root: Path | None) -> list[tuple[str, Path]]:
-    if results_root is None:
-        return []
+def _manifest(roots: list[Path], suite: str, key: str) -> tuple[Path, list[dict]] | None:
+    """The PNG folder and entries of one record, in the first results folder that has them."""
+    for root in roots:
+        entries = read_manifest(root / suite, key)
+        if entries:
+            return predictions_dir(root / suite, key), entries
+    return None
+
+
+def _qualitative(frames: Frames, folder: Path, selection: str, roots: list[Path]) -> list[tuple[str, Path]]:
     rows = done(frames.tidy, selection, "all").sort_values("seed")
     out = []
     for (suite, dataset, detector), part in rows.groupby(["suite", "dataset", "detector"], sort=True):
         manifests = {}
         for spec, group in part.groupby("method_spec", sort=False):
-            key = group.iloc[0]["key"]
-            entries = read_manifest(Path(results_root) / suite, key)
-            if entries:
-                manifests[spec] = (Path(results_root) / suite / f"{key}.pngs", entries)
+            found = _manifest(roots, suite, group.iloc[0]["key"])
+            if found:
+                manifests[spec] = found
         if not manifests:
             continue
         title = f"{detector}, {dataset} (suite {suite})"
@@ -85,8 +92,11 @@ def _qualitative(frames: Frames, folder: Path, selection: str, results_root: Pat
     return out
 
 
-def make_figures(frames: Frames, folder: Path, selection: str, results_root: Path | None,
+def make_figures(frames: Frames, folder: Path, selection: str, results_root: Path | Sequence[Path] | None,
                  comparison: pd.DataFrame) -> list[tuple[str, Path]]:
+    """``results_root``: the results folder(s) the records came from (their PNGs lie there)."""
+    roots = [] if results_root is None else [Path(results_root)] if isinstance(results_root, (str, Path)) else [
+        Path(r) for r in results_root]
     apply_style()
     out: list[tuple[str, Path]] = []
     tidy = frames.tidy
@@ -94,7 +104,7 @@ def make_figures(frames: Frames, folder: Path, selection: str, results_root: Pat
         for suite in sorted(set(tidy["suite"].dropna())):
             out += _per_suite(frames, folder, selection, suite)
         out += _ablations(frames, folder, selection)
-        out += _qualitative(frames, folder, selection, results_root)
+        out += _qualitative(frames, folder, selection, roots)
     if not comparison.empty:
         out.append(("Ours against the published numbers", published_figure(comparison, folder, "published-comparison")[0]))
     return out
