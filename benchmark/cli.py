@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from benchmark.errors import PointbenchError
-from reports.cli import add_bench_arguments, add_report_arguments
+from reports.cli import add_bench_arguments, add_report_arguments, add_run_arguments, report_after_run
 
 EPILOG = """examples:
   pointbench run                                   # the quick suite on the embedded synthetic data
@@ -176,7 +176,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     _say_plan(args, suite, store, work, review, todo, busy)
     records = EXECUTORS[args.executor](todo, store, options, settings=_dispatch_settings(args, suite))
     keys = {rc.key for rc in work.resolved}
-    _print_report(args, [r for r in store.records() if r["key"] in keys])
+    finished = [r for r in store.records() if r["key"] in keys]
+    _print_report(args, finished)
+    report_after_run(args, store, finished, ran=bool(records))
     return _run_outcome(store, todo, records)
 
 
@@ -244,7 +246,9 @@ def _run_labels(args: argparse.Namespace, suite: Any) -> int:
           + f", {len(todo)} to run (records in {store.dir})", file=sys.stderr)
     records = run_label_jobs(todo, store, options)
     keys = {key for _, key in keyed}
-    _print_label_report(args, [r for r in store.records() if r["key"] in keys])
+    finished = [r for r in store.records() if r["key"] in keys]
+    _print_label_report(args, finished)
+    report_after_run(args, store, finished, ran=bool(records))
     return 1 if any(r["status"] != "done" for r in records) else 0
 
 
@@ -545,7 +549,8 @@ starts from scratch: the old record moves to <results>/<suite>/.replaced/<key>.j
 def _parser_run(sub: Any, verbosity: argparse.ArgumentParser) -> None:
     from benchmark.staleness import STALE_RULE
 
-    run = sub.add_parser("run", parents=[verbosity], help="run a suite's cells (skipping finished ones), then print its table",
+    run = sub.add_parser("run", parents=[verbosity], help="run a suite's cells (skipping finished ones), then print its table "
+                                                          "and write its report",
                          description="Run every cell of a suite that has no finished record, then print the table. "
                                      "Interrupted cells resume from their last checkpoint.",
                          epilog=RUN_HELP + STALE_RULE, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -574,6 +579,7 @@ def _parser_run(sub: Any, verbosity: argparse.ArgumentParser) -> None:
                      help="torch CPU threads per cell (serial; default: torch's choice). CPU results are bitwise "
                           "reproducible for the same count; on a busy machine 1 avoids oversubscription")
     run.add_argument("--keep-checkpoints", action="store_true", help="keep each finished cell's last checkpoint")
+    add_run_arguments(run)
     run.set_defaults(func=cmd_run, selection="last", subset="all")
 
 

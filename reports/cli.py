@@ -56,3 +56,25 @@ def bench_report_command(args: argparse.Namespace) -> int:
               f"{result['tables']} tables, {result['figures']} figures; making the records took "
               f"{result['make_records_seconds']:.2f} s; pdf: {result['pdf']}", file=sys.stdout)
     return 0
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-report", action="store_true",
+                        help="do not end by writing the suite's report (tables, figures, report.pdf) into "
+                             "<results>/<suite>/report")
+
+
+def report_after_run(args: argparse.Namespace, store, records: list[dict], ran: bool) -> None:
+    """``pointbench run`` ends with its suite's report in ``<results>/<suite>/report``,
+    rewritten when this run finished a cell (or when there is none yet), and says where."""
+    from reports.build import write_report
+
+    if getattr(args, "no_report", False) or not any(r.get("status") == "done" for r in records):
+        return
+    out = Path(store.dir) / "report"
+    if not ran and (out / "index.md").is_file():
+        print(f"report: {out / 'index.md'} (no cell ran, so it stands)", file=sys.stderr)
+        return
+    report = write_report(records, out, results_root=[Path(store.root)])
+    print(f"report: {out / 'index.md'} ({len(report.tables)} tables, {len(report.figures)} figures); "
+          f"{report.pdf_message}", file=sys.stderr)

@@ -80,5 +80,7 @@ def write_pdf(report: Report) -> None:
     if ok:
         report.pdf = report.out / "report.pdf"
         report.pdf_message = f"report.pdf: {report.pdf} ({engine})"
+        for suffix in (".aux", ".log"):  # kept only when the compile failed
+            (report.out / f"report{suffix}").unlink(missing_ok=True)
     else:
         report.pdf_message = f"report.pdf failed with {engine}; see {report.out / 'report.log'}:\n{log}"

@@ -137,3 +137,20 @@ def test_the_report_path_never_imports_torch(results: Path, tmp_path: Path) -> N
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.strip().splitlines()[-1] == "[]"
     assert any((tmp_path / "r" / "figures").glob("*.png"))
+
+
+def test_a_run_ends_with_its_report(results: Path, capsys: pytest.CaptureFixture) -> None:
+    import argparse
+
+    from reports.cli import report_after_run
+
+    store = Store(results, "tiny")
+    args = argparse.Namespace(no_report=False)
+    report_after_run(args, store, store.records(), ran=True)
+    index = results / "tiny" / "report" / "index.md"
+    assert index.is_file() and (results / "tiny" / "report" / "tables" / "tiny.tex").is_file()
+    assert str(index) in capsys.readouterr().err
+    before = index.stat().st_mtime_ns
+    report_after_run(args, store, store.records(), ran=False)  # nothing ran: the report stands
+    assert index.stat().st_mtime_ns == before and "stands" in capsys.readouterr().err
+    assert load_records(results, ["tiny"]) == store.records()  # the report folder is not read as records
