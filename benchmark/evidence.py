@@ -119,6 +119,26 @@ def save_prediction_pngs(
     return entries
 
 
+def save_cell_pngs(
+    folder: Path, test: Sequence[Any], probs: Sequence[np.ndarray], train: Sequence[Any], labels: Sequence[np.ndarray],
+    label_type: str, epoch: int, count: int = 4,
+) -> dict[str, Any]:
+    """What the engine saves at a cell's last epoch: ``count`` fixed test images with their
+    predictions and ``count`` fixed training images with the labels the method trained on
+    (``Sample``s: ``name``, ``image``, ``mask``, ``points()``). Returns the record's
+    ``predictions`` entry."""
+    points_of = label_type if label_type != "full" else "centroid"  # full masks: show where the points would be
+
+    def one(kind: str, samples: Sequence[Any], maps: Sequence[np.ndarray]) -> list[dict[str, Any]]:
+        picks = fixed_images([s.mask for s in samples], count)
+        return save_prediction_pngs(folder, kind, [samples[i].name for i in picks], [samples[i].image for i in picks],
+                                    [maps[i] for i in picks], [samples[i].mask for i in picks],
+                                    [samples[i].points(points_of) for i in picks], epoch)
+
+    entries = one("test", test, probs) + one("train", train, labels)
+    return {"dir": Path(folder).name, "images": [f"{e['kind']}/{e['name']}" for e in entries]}
+
+
 def predictions_dir(suite_dir: Path, key: str) -> Path:
     """The folder beside a record that holds its PNGs (``<suite>/<key>.pngs``)."""
     return Path(suite_dir) / f"{key}.pngs"

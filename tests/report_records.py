@@ -11,13 +11,11 @@ predictions of every evaluated epoch and adds the fields to the written record.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
 import pytest
 
 from benchmark import engine
 from benchmark.cells import Cell, parse_spec
-from benchmark.evidence import fixed_images, predictions_dir, save_prediction_pngs, threshold_sweep
+from benchmark.evidence import predictions_dir, save_cell_pngs, threshold_sweep
 from benchmark.metrics import per_image_breakdown
 from benchmark.store import Store
 
@@ -29,21 +27,6 @@ def tiny_cell(spec: str, labels: str, seed: int) -> Cell:
     method, options = parse_spec(spec)
     return Cell("DNANet", method, "synthetic", labels, seed, profile="smoke", method_options=tuple(sorted(options.items())),
                 profile_overrides=TINY)
-
-
-def _save_pngs(run: Any, probs: list, folder: Path, epoch: int) -> list[dict]:
-    test, train = run.test.samples, run.train.samples
-    labels = run.cell.labels if run.cell.labels != "full" else "centroid"
-    out = []
-    picks = fixed_images([s.mask for s in test], PNG_IMAGES)
-    out += save_prediction_pngs(folder, "test", [test[i].name for i in picks], [test[i].image for i in picks],
-                                [probs[i] for i in picks], [test[i].mask for i in picks],
-                                [test[i].points(labels) for i in picks], epoch)
-    picks = fixed_images([s.mask for s in train], PNG_IMAGES)
-    out += save_prediction_pngs(folder, "train", [train[i].name for i in picks], [train[i].image for i in picks],
-                                [run.ctx.labels[i] for i in picks], [train[i].mask for i in picks],
-                                [train[i].points(labels) for i in picks], epoch)
-    return out
 
 
 def run_with_evidence(cell: Cell, store: Store, cache: Path) -> dict:
@@ -68,9 +51,10 @@ def run_with_evidence(cell: Cell, store: Store, cache: Path) -> dict:
         record["metrics"][selection]["per_image"] = captured[record["metrics"][selection]["epoch"]]["per_image"]
     last = captured[record["metrics"]["last"]["epoch"]]
     record["sweep"] = {"epoch": record["metrics"]["last"]["epoch"], **threshold_sweep(last["probs"], last["masks"])}
-    folder = predictions_dir(store.dir, record["key"])
-    entries = _save_pngs(last["run"], last["probs"], folder, record["metrics"]["last"]["epoch"])
-    record["predictions"] = {"dir": folder.name, "images": [e["name"] for e in entries]}
+    run = last["run"]
+    record["predictions"] = save_cell_pngs(predictions_dir(store.dir, record["key"]), run.test.samples, last["probs"],
+                                           run.train.samples, run.ctx.labels, run.cell.labels,
+                                           record["metrics"]["last"]["epoch"], count=PNG_IMAGES)
     store.write(record)
     return record
 

@@ -86,3 +86,16 @@ def test_pngs_hold_the_crops_and_the_manifest_the_points(tmp_path: Path) -> None
     assert entries[0]["points"] == [[int(r) - top, int(c) - left]]
     manifest = read_manifest(tmp_path, "abc")
     assert [e["kind"] for e in manifest] == ["test", "test", "train"]  # a second kind keeps the first
+
+
+def test_cell_pngs_take_the_same_fixed_images_for_every_cell(tmp_path: Path) -> None:
+    from benchmark.data.split import Sample
+    from benchmark.evidence import save_cell_pngs
+
+    probs, masks, _ = scenes(5)
+    samples = [Sample(f"img{i}", "all", (p * 200).astype(np.uint8), m, np.argwhere(m > 0)[:1].astype(np.int32),
+                      np.argwhere(m > 0)[:1].astype(np.int32)) for i, (p, m) in enumerate(zip(probs, masks))]
+    a = save_cell_pngs(tmp_path / "a.pngs", samples, probs, samples, [m / 255.0 for m in masks], "full", 3, count=2)
+    b = save_cell_pngs(tmp_path / "b.pngs", samples, [p * 0.5 for p in probs], samples, probs, "centroid", 3, count=2)
+    assert a["images"] == b["images"] == ["test/img0", "test/img4", "train/img0", "train/img4"]
+    assert a["dir"] == "a.pngs" and len(read_manifest(tmp_path, "a")) == 4
