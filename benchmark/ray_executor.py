@@ -54,7 +54,7 @@ from benchmark.engine import RunOptions, run_cell  # noqa: E402
 from benchmark.errors import ConfigError  # noqa: E402
 from benchmark.resolve import ResolvedCell, resolve  # noqa: E402
 from benchmark.resources import ClusterShape, ResourceOverrides, cell_resources  # noqa: E402
-from benchmark.schema import Record  # noqa: E402
+from benchmark.schema import Record, cell_record, error_info, mark_failed, stamp  # noqa: E402
 from benchmark.store import Store  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -289,17 +289,8 @@ def _error_text(trial: Any, limit: int = 300) -> str:
 
 def _write_lost_record(rc: ResolvedCell, store: Store, message: str) -> None:
     """A failed record for a cell whose worker never wrote one (killed, out of memory)."""
-    from datetime import datetime, timezone
-
-    from benchmark.engine import _base_record
-
-    record = _base_record(rc, store.suite)
-    record.update(
-        status="failed",
-        error={"type": "TrialError", "message": message, "traceback": ""},
-        provenance={"finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "executor": "ray"},
-    )
-    store.write(record)
+    record = mark_failed(cell_record(rc, store.suite), error_info(kind="TrialError", message=message))
+    store.write(stamp(record, executor="ray"))
 
 
 def _absolute(options: RunOptions) -> RunOptions:
