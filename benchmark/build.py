@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -32,9 +32,6 @@ from benchmark.resolve import ResolvedCell
 from benchmark.seeding import seed_everything, seed_hash
 from detectors.base import WithTargetPrior, build_detector, detector_info
 from methods.base import MethodContext
-
-if TYPE_CHECKING:
-    from benchmark.engine import RunOptions
 
 
 def pick_device(requested: str | None) -> torch.device:
@@ -134,23 +131,24 @@ def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str,
     return batch
 
 
-def build(rc: ResolvedCell, options: "RunOptions", workdir: Path) -> Built:
+def build(rc: ResolvedCell, workdir: Path, device: str | None = None, data_root: Path | None = None,
+          cache_dir: Path | None = None) -> Built:
     """The data, the detector, the method's parts and context, the optimizers, in that order."""
-    device = pick_device(options.device)
     cell, profile = rc.cell, rc.profile
     augmentation(profile.augmentation)  # an unknown name fails here, before any data loads
-    train = load_split(cell.dataset, "train", options.data_root, options.cache_dir).head(profile.max_train_images)
-    test = load_split(cell.dataset, "test", options.data_root, options.cache_dir).head(profile.max_test_images)
+    train = load_split(cell.dataset, "train", data_root, cache_dir).head(profile.max_train_images)
+    test = load_split(cell.dataset, "test", data_root, cache_dir).head(profile.max_test_images)
     spec = dataset_spec(cell.dataset)
     norm = (spec.mean, spec.std) if spec.mean is not None else norm_stats(train.samples)
     seed_everything(cell.init_seed)
-    model = build_model(rc, device)
-    ctx = make_context(rc, train, model, device, workdir, options.cache_dir)
+    on = pick_device(device)
+    model = build_model(rc, on)
+    ctx = make_context(rc, train, model, on, workdir, cache_dir)
     training = TrainingData(ctx.samples, ctx.labels, cell.labels, norm, profile.in_channels, profile, cell.data_seed)
-    parts = build_parts(rc, ctx, device)
+    parts = build_parts(rc, ctx, on)
     optimizer, optimizers = make_optimizers(model, parts, profile)
     scheduler = make_scheduler(optimizer, profile)
-    built = Built(rc, device, train, test, norm, model, parts, optimizer, optimizers, scheduler, ctx, training)
+    built = Built(rc, on, train, test, norm, model, parts, optimizer, optimizers, scheduler, ctx, training)
     ctx.predict, ctx.predict_features, ctx.batches = built.predict_train, built.predict_train_features, built.batches
     return built
 

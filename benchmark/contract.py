@@ -9,16 +9,13 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping, NamedTuple
+from typing import Any, Mapping, NamedTuple
 
 import numpy as np
 import torch
 from torch import nn
 
 from benchmark.inference import autocast
-
-if TYPE_CHECKING:
-    from methods.base import MethodContext
 
 
 @dataclass
@@ -87,7 +84,7 @@ class TrainStep:
     optimizer: torch.optim.Optimizer  # the detector's (and the parts that joined it)
     optimizers: dict[str, torch.optim.Optimizer]  # parts with an optimizer of their own, by part name
     parts: dict[str, nn.Module]
-    ctx: "MethodContext"
+    ctx: Any  # the cell's methods.base.MethodContext (not imported: methods import this module)
     epoch: int  # 0-based
     iteration: int  # optimizer steps taken by this cell before this one
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))

@@ -162,7 +162,7 @@ def _run_and_record(rc: ResolvedCell, store: Store, options: RunOptions, on_epoc
     b = state = None
     progress = sys.stderr.isatty() if options.progress is None else options.progress
     try:
-        b = build(rc, options, store.work_dir(rc.key))
+        b = build(rc, store.work_dir(rc.key), options.device, options.data_root, options.cache_dir)
         state = resume_or_setup(b, path)
         train_epochs(b, state, path, progress, on_epoch)
         record.update(status="done", metrics={"last": state.last, "best": state.best},
