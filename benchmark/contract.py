@@ -47,11 +47,13 @@ class Part:
 
 @dataclass(frozen=True)
 class EpochPlan:
-    """Which training samples an epoch draws (None: every training sample) and each
-    one's loss weight (None: no weights; the batch then has no ``"weight"``)."""
+    """Which training samples an epoch draws (None: every training sample, that is
+    ``ctx.train_indices``) and each one's loss weight (None: no weights; the batch then
+    has no ``"weight"``). Weights go one per entry of ``indices`` (of ``ctx.train_indices``
+    when indices is None) and travel with their sample through the shuffle."""
 
     indices: np.ndarray | None = None
-    weights: np.ndarray | None = None  # one per entry of ``indices`` (or per sample when indices is None)
+    weights: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.weights is not None and self.indices is not None and len(self.weights) != len(self.indices):

@@ -40,20 +40,15 @@ class RunState:
 
 def plan_epoch(b: Built, epoch: int) -> tuple[np.ndarray | None, np.ndarray | None]:
     """The method's plan as (indices, weights) for the loader; validation images never train."""
-    ctx = b.ctx
+    ctx, name = b.ctx, b.rc.method.name
     plan: EpochPlan = b.rc.method.epoch_plan(epoch, ctx)
     indices, weights = plan.indices, plan.weights
-    if len(ctx.validation_indices):
-        if indices is None:
-            indices = ctx.train_indices
-        elif np.isin(indices, ctx.validation_indices).any():
-            raise ValueError(f"method {b.rc.method.name!r}: its epoch plan draws validation images")
-    if weights is not None:
-        expected = len(indices) if indices is not None else len(ctx.samples)
-        if len(weights) != expected:
-            raise ValueError(f"method {b.rc.method.name!r}: {len(weights)} sample weights for {expected} samples")
-        if indices is None:
-            indices = np.arange(expected)
+    if indices is None and (weights is not None or len(ctx.validation_indices)):
+        indices = ctx.train_indices
+    if indices is not None and len(ctx.validation_indices) and np.isin(indices, ctx.validation_indices).any():
+        raise ValueError(f"method {name!r}: its epoch plan draws validation images")
+    if weights is not None and len(weights) != len(indices):  # type: ignore[arg-type]
+        raise ValueError(f"method {name!r}: {len(weights)} sample weights for {len(indices)} samples")  # type: ignore[arg-type]
     return indices, weights
 
 
