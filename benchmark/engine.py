@@ -77,6 +77,15 @@ def checkpoint_path(store: Store, key: str) -> Path:
     return store.work_dir(key) / "checkpoint.pt"
 
 
+def find_record(root: Path, key: str) -> Record | None:
+    """A finished record with ``key`` in any suite of the results folder ``root``."""
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
+        record = Store(root, folder.name).read(key)
+        if record is not None and record.get("status") == "done":
+            return record
+    return None
+
+
 def resume_or_setup(b: Built, path: Path) -> RunState:
     """The checkpoint's state if there is one; else the method's setup (initial labels)."""
     state = load_checkpoint(path, b)
@@ -163,6 +172,7 @@ def _run_and_record(rc: ResolvedCell, store: Store, options: RunOptions, on_epoc
     progress = sys.stderr.isatty() if options.progress is None else options.progress
     try:
         b = build(rc, store.work_dir(rc.key), options.device, options.data_root, options.cache_dir)
+        b.ctx.find_record = lambda key: find_record(store.root, key)
         state = resume_or_setup(b, path)
         train_epochs(b, state, path, progress, on_epoch)
         record.update(status="done", metrics={"last": state.last, "best": state.best},

@@ -48,6 +48,10 @@ from benchmark.registry import METHODS
 from detectors.base import DetectorOutput
 
 
+def _no_record(key: str) -> None:
+    return None
+
+
 @dataclass
 class MethodContext:
     """Everything a method may use. ``samples`` carry masks only for privileged methods."""
@@ -70,6 +74,7 @@ class MethodContext:
     epoch: int = 0  # 0-based epoch being trained (set by the engine before each epoch)
     model: nn.Module | None = None  # the detector (in-training methods read its features, copy it)
     parts: dict[str, nn.Module] = field(default_factory=dict)  # the method's own modules, on the device
+    optimizers: dict[str, torch.optim.Optimizer] = field(default_factory=dict)  # parts' own (outer steps in end_epoch)
     feature_channels: int | None = None  # of ``DetectorOutput.features`` at this cell's width
     feature_stride: int = 1  # input pixels per feature pixel
     train_indices: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # samples the epochs draw from
@@ -78,6 +83,8 @@ class MethodContext:
     batches: Callable[..., Iterator[dict[str, torch.Tensor]]] | None = None
     # (probabilities, decoder features) of training images at full size
     predict_features: Callable[[Sequence[int]], list[tuple[np.ndarray, np.ndarray]]] | None = None
+    # a finished record of the same results folder by its key (e.g. a run whose learned weights rank samples)
+    find_record: Callable[[str], dict[str, Any] | None] = field(default_factory=lambda: _no_record)
 
     def points(self, index: int) -> np.ndarray:
         return self.samples[index].points(self.label_type)

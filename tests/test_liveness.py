@@ -51,3 +51,13 @@ def test_one_failed_record_shape_for_exceptions_and_lost_workers(tmp_path: Path)
     assert set(record["provenance"]) == {"finished_at", "executor"}  # no device: a driver writing for a lost worker
     Store(tmp_path, "s").write(record)
     assert json.loads((tmp_path / "s" / "k.json").read_text())["error"]["message"] == "boom"
+
+
+def test_a_method_finds_a_finished_record_of_any_suite_by_key(tmp_path: Path) -> None:
+    from benchmark.engine import find_record
+
+    Store(tmp_path, "a").write({"key": "k1", "status": "failed"})
+    Store(tmp_path, "b").write({"key": "k1", "status": "done", "suite": "b"})
+    Store(tmp_path, "b").write({"key": "k2", "status": "failed"})
+    assert find_record(tmp_path, "k1")["suite"] == "b"
+    assert find_record(tmp_path, "k2") is None and find_record(tmp_path / "nowhere", "k1") is None
