@@ -71,6 +71,17 @@ def _seeds(text: str) -> list[int]:
     return seeds
 
 
+def _count(text: str) -> int:
+    """An integer >= 0 (``--save-images``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"write a whole number >= 0 (0: none); got {text!r}")
+    return value
+
+
 def _setting(text: str) -> tuple[str, Any]:
     """``--set epochs=1`` -> ("epochs", 1); ``--set milestones=0.5,0.75`` -> a list."""
     from benchmark.cells import parse_value
@@ -123,6 +134,7 @@ def _run_options(args: argparse.Namespace):
         device=args.device,
         keep_checkpoint=args.keep_checkpoints,
         threads=getattr(args, "threads", None),
+        save_images=getattr(args, "save_images", None),
     )
 
 
@@ -572,6 +584,9 @@ def _parser_run(sub: Any, verbosity: argparse.ArgumentParser) -> None:
                      help="torch CPU threads per cell (serial; default: torch's choice). CPU results are bitwise "
                           "reproducible for the same count; on a busy machine 1 avoids oversubscription")
     run.add_argument("--keep-checkpoints", action="store_true", help="keep each finished cell's last checkpoint")
+    run.add_argument("--save-images", type=_count, metavar="N",
+                     help="fixed test and training images saved as PNGs beside each record for the report's "
+                          "qualitative grid (default: 4 in reduced profiles, 0 in paper; 0 turns them off)")
     add_run_arguments(run)
     run.set_defaults(func=cmd_run, selection="last", subset="all")
 

@@ -16,6 +16,7 @@ Record fields (all optional; a report falls back where one is missing):
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -26,6 +27,22 @@ from benchmark.metrics import binarize_mask, pd_fa_curve
 SWEEP_THRESHOLDS: tuple[float, ...] = tuple(round(float(t), 2) for t in np.linspace(0.05, 0.95, 19))
 SWEEP_FIELDS = ("threshold", "iou", "niou", "pd", "fa")
 CROP = 96  # side of the saved window: small targets stay visible at a readable size
+SAVED_IMAGES = 4  # fixed images of each split a cell saves by default
+# profiles that save no PNGs unless asked (--save-images N): the papers' full protocol,
+# run at scale where a person looks at tables; every reduced profile saves SAVED_IMAGES
+NO_PNGS_BY_DEFAULT = ("paper",)
+
+
+def saved_images(profile: Any, requested: int | None = None) -> int:
+    """How many fixed images of each split a cell saves: ``requested`` when given (the
+    run's ``--save-images``), else ``SAVED_IMAGES`` for reduced profiles and 0 for the
+    full protocol. A run option, not a profile field: PNGs change no result, so they
+    stay out of the key (a profile field would move every reduced cell's key)."""
+    if requested is not None:
+        if requested < 0:
+            raise ValueError(f"save_images must be 0 or more, got {requested}")
+        return requested
+    return 0 if profile.name in NO_PNGS_BY_DEFAULT else SAVED_IMAGES
 
 
 def threshold_sweep(
@@ -126,7 +143,8 @@ def save_cell_pngs(
     """What the engine saves at a cell's last epoch: ``count`` fixed test images with their
     predictions and ``count`` fixed training images with the labels the method trained on
     (``Sample``s: ``name``, ``image``, ``mask``, ``points()``). Returns the record's
-    ``predictions`` entry."""
+    ``predictions`` entry. Replaces whatever an earlier run of the cell left there."""
+    clear_pngs(folder)
     points_of = label_type if label_type != "full" else "centroid"  # full masks: show where the points would be
 
     def one(kind: str, samples: Sequence[Any], maps: Sequence[np.ndarray]) -> list[dict[str, Any]]:
@@ -137,6 +155,11 @@ def save_cell_pngs(
 
     entries = one("test", test, probs) + one("train", train, labels)
     return {"dir": Path(folder).name, "images": [f"{e['kind']}/{e['name']}" for e in entries]}
+
+
+def clear_pngs(folder: Path) -> None:
+    """Remove a cell's PNG folder (a rerun that saves none must not leave the old ones)."""
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def predictions_dir(suite_dir: Path, key: str) -> Path:
