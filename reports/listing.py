@@ -71,8 +71,9 @@ def comparison_latex(comparison: pd.DataFrame) -> str:
         groups.setdefault(tuple(r[k] for k in IDENTITY), []).append(r)
     for rows in groups.values():
         first = rows[0]
+        at = f", {first['selection']} epoch" if first["selection"] in ("last", "best") else ""  # the two "ours" of one cell
         head = [first["source"].replace("_", " "), first["detector"] or "-", scheme_name(first["scheme"])
-                + f" ({first['labels']})", f"{first['train']} → {first['test']}"]
+                + f" ({first['labels']}{at})", f"{first['train']} → {first['test']}"]
         for i, r in enumerate(rows):
             digits = 4 if r["metric"] == "seconds_per_target" else 2
             ours = _num(r["ours"], digits) + (f" ± {_num(r['ours_std'], digits)}" if r["seeds"] >= 2 else "")
