@@ -79,6 +79,18 @@ def curves_figure(history: pd.DataFrame, folder: Path, name: str, title: str) ->
     return save(fig, folder, name)
 
 
+WRAP = 4  # panels per row of a one-detector loss-parts figure (an ablation's many variants)
+
+
+def _part_panels(detectors: list[str], specs: list[str]) -> tuple[int, int, list[tuple[int, int, str, str]]]:
+    """(rows, cols, [(row, col, detector, spec)]): a row per detector and a column per
+    scheme; with one detector the schemes wrap over rows of ``WRAP``, not one long strip."""
+    if len(detectors) > 1:
+        return len(detectors), len(specs), [(r, c, d, s) for r, d in enumerate(detectors) for c, s in enumerate(specs)]
+    cols = min(WRAP, len(specs))
+    return -(-len(specs) // cols), cols, [(i // cols, i % cols, detectors[0], s) for i, s in enumerate(specs)]
+
+
 def loss_parts_figure(history: pd.DataFrame, folder: Path, name: str, title: str) -> list[Path] | None:
     """The named parts of each scheme's loss over epochs: a panel per scheme that logs
     parts, a row per detector; seeds as bands."""
@@ -91,17 +103,20 @@ def loss_parts_figure(history: pd.DataFrame, folder: Path, name: str, title: str
     stats = seed_stats(logged, parts)
     styles = {p: {"color": c, "marker": "o", "linestyle": "-", "label": p[len("loss_"):]}
               for p, c in zip(parts, sns.color_palette("colorblind", len(parts)))}
-    fig, axes = grid(len(detectors), len(specs), legend_entries=len(parts), sharex=True, wspace=0.3,
+    rows, cols, panels = _part_panels(detectors, specs)
+    fig, axes = grid(rows, cols, legend_entries=len(parts), sharex=True, wspace=0.3,
                      title=title + ": the named parts of each scheme's loss (bands: mean ± std over seeds)")
-    for r, detector in enumerate(detectors):
-        for c, spec in enumerate(specs):
-            ax = axes[r][c]
-            for part in parts:
-                if (detector, spec) in stats:
-                    band(ax, stats[(detector, spec)], part, styles[part])
-            ax.set_title(scheme_name(spec) if r == 0 else "")
-            ax.set_ylabel(f"{detector}\nloss part" if c == 0 else "")
-            ax.set_xlabel("epoch" if r == len(detectors) - 1 else "")
-    axes[-1][0].xaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
+    for r, c, detector, spec in panels:
+        ax = axes[r][c]
+        for part in parts:
+            if (detector, spec) in stats:
+                band(ax, stats[(detector, spec)], part, styles[part])
+        ax.set_title(scheme_name(spec) if r == 0 or len(detectors) == 1 else "")
+        ax.set_ylabel(f"{detector}\nloss part" if c == 0 else "")
+        ax.set_xlabel("epoch" if r == rows - 1 or (r == rows - 2 and c >= len(panels) % cols > 0) else "")
+        ax.xaxis.set_tick_params(labelbottom=True)
+    for r, c in [(r, c) for r in range(rows) for c in range(cols)][len(panels):]:
+        axes[r][c].set_visible(False)
+    axes[0][0].xaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
     legend_below(fig, *handles(styles))
     return save(fig, folder, name)

@@ -1,5 +1,7 @@
-"""One style for every figure: seaborn's paper context, the colour-blind palette with a
-fixed colour per scheme (the same scheme has the same colour in every figure), labelled
+"""One style for every figure: seaborn's paper context, the colour-blind palette with
+colours given in the schemes' fixed order (figures of the same schemes, e.g. a suite's
+curves, Pd-Fa and seed plots, agree; an ablation suite's variants are coloured among
+themselves, and beyond 10 schemes a colour comes back with another dash), labelled
 axes, one legend under the axes (it hides no data), PNG (for Markdown) and PDF (for
 LaTeX) side by side.
 
