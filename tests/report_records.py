@@ -30,7 +30,7 @@ def run_with_evidence(cell: Cell, store: Store, cache: Path) -> dict:
 
 def label_job_records(store: Store, cache: Path) -> list[dict]:
     """``kind = "labels"`` records of naive points on the synthetic training split (2 seeds)."""
-    from benchmark.dispatch import LabelJob, run_label_jobs
+    from benchmark.label_jobs import LabelJob, run_label_jobs
 
     jobs = [LabelJob("point", "synthetic", labels, seed) for labels in ("centroid", "coarse") for seed in (0, 1)]
     return run_label_jobs(jobs, store, engine.RunOptions(cache_dir=cache, progress=False), echo=lambda _: None)
