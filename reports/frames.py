@@ -139,7 +139,7 @@ def history_frame(records: Iterable[Record]) -> pd.DataFrame:
 
 # pseudo-label quality -------------------------------------------------------------------
 def labels_frame(records: Iterable[Record]) -> pd.DataFrame:
-    """One row per finished ``kind = "labels"`` record (``dispatch.run_label_jobs``)."""
+    """One row per finished ``kind = "labels"`` record (``label_jobs.run_label_jobs``)."""
     rows = []
     for r in records:
         if not is_label_record(r) or r.get("status") != "done":
