@@ -62,7 +62,7 @@ def comparison_latex(comparison: pd.DataFrame) -> str:
     """One row per number (ours, theirs, the difference) under its cell's identity, and
     the cell's protocol differences on a full-width line after them."""
     headers = ["source", "detector", "scheme", "train $\\to$ test", "metric", "ours", "theirs", "$\\Delta$"]
-    lines = [r"{\scriptsize", r"\begin{longtable}{p{3.2cm}lp{3.2cm}llrrr}",
+    lines = [r"{\scriptsize", r"\begin{longtable}{>{\raggedright\arraybackslash}p{3.2cm}l>{\raggedright\arraybackslash}p{3.2cm}llrrr}",
              r"\caption{Ours against the published numbers ($\Delta$: ours $-$ theirs); under each cell, the protocol "
              r"differences.}\\", r"\toprule", " & ".join(headers) + r" \\", r"\midrule", r"\endhead",
              r"\bottomrule", r"\endfoot"]
@@ -73,7 +73,7 @@ def comparison_latex(comparison: pd.DataFrame) -> str:
         first = rows[0]
         at = f", {first['selection']} epoch" if first["selection"] in ("last", "best") else ""  # the two "ours" of one cell
         head = [first["source"].replace("_", " "), first["detector"] or "-", scheme_name(first["scheme"])
-                + f" ({first['labels']}{at})", f"{first['train']} → {first['test']}"]
+                + f" ({first['labels']})", f"{first['train']} → {first['test']}{at}"]
         for i, r in enumerate(rows):
             digits = 4 if r["metric"] == "seconds_per_target" else 2
             ours = _num(r["ours"], digits) + (f" ± {_num(r['ours_std'], digits)}" if r["seeds"] >= 2 else "")
