@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from benchmark.errors import PointbenchError
+from reports.cli import add_bench_arguments, add_report_arguments, add_run_arguments, report_after_run
 
 EPILOG = """examples:
   pointbench run                                   # the quick suite on the embedded synthetic data
@@ -33,6 +34,7 @@ EPILOG = """examples:
   pointbench run --suite smoke --methods mine --set epochs=1   # a tiny setting of any profile field
   pointbench report --selection best
   pointbench report --results results --results results/reference   # yours beside the shipped reference records
+  pointbench report --out build                    # LaTeX/Markdown tables, figures, index.md, report.pdf
   pointbench bench metrics --data-root ../shared/data --json
   pointbench bench dispatch --json                 # Ray vs serial overhead per cell
   pointbench labels --method point --dataset SIRST --labels centroid --data-root ../shared/data
@@ -67,6 +69,17 @@ def _seeds(text: str) -> list[int]:
     if not seeds or any(s < 0 for s in seeds):
         raise argparse.ArgumentTypeError(f"seeds must be one or more integers >= 0, e.g. 0,1,2; got {text!r}")
     return seeds
+
+
+def _count(text: str) -> int:
+    """An integer >= 0 (``--save-images``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"write a whole number >= 0 (0: none); got {text!r}")
+    return value
 
 
 def _setting(text: str) -> tuple[str, Any]:
@@ -121,6 +134,7 @@ def _run_options(args: argparse.Namespace):
         device=args.device,
         keep_checkpoint=args.keep_checkpoints,
         threads=getattr(args, "threads", None),
+        save_images=getattr(args, "save_images", None),
     )
 
 
@@ -176,7 +190,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     _say_plan(args, suite, store, work, review, todo, busy)
     records = get_executor(args.executor)(todo, store, options, settings=_dispatch_settings(args, suite))
     keys = {rc.key for rc in work.resolved}
-    _print_report(args, [r for r in store.records() if r["key"] in keys])
+    finished = [r for r in store.records() if r["key"] in keys]
+    _print_report(args, finished)
+    report_after_run(args, store, finished, ran=bool(records))
     return _run_outcome(store, todo, records)
 
 
@@ -245,7 +261,9 @@ def _run_labels(args: argparse.Namespace, suite: Any) -> int:
           + f", {len(todo)} to run (records in {store.dir})", file=sys.stderr)
     records = run_label_jobs(todo, store, options)
     keys = {key for _, key in keyed}
-    _print_label_report(args, [r for r in store.records() if r["key"] in keys])
+    finished = [r for r in store.records() if r["key"] in keys]
+    _print_label_report(args, finished)
+    report_after_run(args, store, finished, ran=bool(records))
     return 1 if any(r["status"] != "done" for r in records) else 0
 
 
@@ -307,6 +325,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not records:
         raise PointbenchError(f"no records under {', '.join(roots)}; run `pointbench run` first or pass --results DIR "
                               f"(the shipped reference records: --results results/reference)")
+    if args.out:
+        from reports.cli import write_report_command
+
+        return write_report_command(args, records)
     _print_report(args, records)
     return 0
 
@@ -478,6 +500,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         )
         _emit(args, result, lambda: format_dispatch(result))
         return 0
+    if args.what == "report":
+        from reports.cli import bench_report_command
+
+        return bench_report_command(args)
     if args.what == "startup":
         from benchmark.bench.startup_bench import bench_startup
 
@@ -528,7 +554,8 @@ starts from scratch: the old record moves to <results>/<suite>/.replaced/<key>.j
 def _parser_run(sub: Any, verbosity: argparse.ArgumentParser) -> None:
     from benchmark.staleness import STALE_RULE
 
-    run = sub.add_parser("run", parents=[verbosity], help="run a suite's cells (skipping finished ones), then print its table",
+    run = sub.add_parser("run", parents=[verbosity], help="run a suite's cells (skipping finished ones), then print its table "
+                                                          "and write its report",
                          description="Run every cell of a suite that has no finished record, then print the table. "
                                      "Interrupted cells resume from their last checkpoint.",
                          epilog=RUN_HELP + STALE_RULE, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -557,6 +584,10 @@ def _parser_run(sub: Any, verbosity: argparse.ArgumentParser) -> None:
                      help="torch CPU threads per cell (serial; default: torch's choice). CPU results are bitwise "
                           "reproducible for the same count; on a busy machine 1 avoids oversubscription")
     run.add_argument("--keep-checkpoints", action="store_true", help="keep each finished cell's last checkpoint")
+    run.add_argument("--save-images", type=_count, metavar="N",
+                     help="fixed test and training images saved as PNGs beside each record for the report's "
+                          "qualitative grid (default: 4 in reduced profiles, 0 in paper; 0 turns them off)")
+    add_run_arguments(run)
     run.set_defaults(func=cmd_run, selection="last", subset="all")
 
 
@@ -581,6 +612,7 @@ def _parser_status_report(sub: Any, verbosity: argparse.ArgumentParser) -> None:
     report.add_argument("--selection", default="last", choices=["last", "best"],
                         help="last epoch (default) or best test IoU over evaluated epochs, as PAL/D2D report")
     report.add_argument("--subset", default="all", help="SIRST3 part to report (default: all images pooled)")
+    add_report_arguments(report)
     _add_json(report)
     report.set_defaults(func=cmd_report)
 
@@ -602,12 +634,13 @@ def _parser_labels_bench(sub: Any, verbosity: argparse.ArgumentParser) -> None:
     labels.set_defaults(func=cmd_labels)
 
     bench = sub.add_parser("bench", parents=[verbosity], help="measured benchmarks")
-    bench.add_argument("what", choices=["metrics", "detectors", "dispatch", "startup"],
+    bench.add_argument("what", choices=["metrics", "detectors", "dispatch", "startup", "report"],
                        help="metrics: evaluate the SIRST3 test set on one core; detectors: forward+backward "
                             "images/s of every detector (on a GPU: fp32, bf16+channels_last, torch.compile); "
                             "dispatch: seconds per cell, Ray vs serial, on 1-epoch tiny cells (and GPU packing "
                             "where a GPU exists); startup: seconds of `list methods`, `status`, `report` in fresh "
-                            "processes and whether they imported torch")
+                            "processes and whether they imported torch; report: the whole "
+                            "report over 1,000 synthetic records on one core")
     bench.add_argument("pattern", nargs="?", help="detectors: shell wildcard of detector names (default: all)")
     bench.add_argument("--device", help="detectors: cpu (default) or cuda")
     bench.add_argument("--batch", type=int, default=16, help="detectors: batch size (default 16)")
@@ -618,6 +651,7 @@ def _parser_labels_bench(sub: Any, verbosity: argparse.ArgumentParser) -> None:
     bench.add_argument("--gpu-cells", type=int, default=4, help="dispatch: small-detector cells packed on one GPU (default 4)")
     bench.add_argument("--address", help="dispatch: an existing Ray cluster instead of a local one")
     bench.add_argument("--repeats", type=int, default=3, help="startup: runs of each command, median reported (default 3)")
+    add_bench_arguments(bench)
     _add_data(bench)
     _add_json(bench)
     bench.set_defaults(func=cmd_bench)

@@ -27,7 +27,8 @@ import torch
 from benchmark.build import Built, build, pick_device
 from benchmark.cells import Cell
 from benchmark.checkpoint import load_checkpoint, save_checkpoint
-from benchmark.evaluation import LAST_SELECTION, BestEpoch, evaluate, label_iou
+from benchmark.evaluation import LAST_SELECTION, BestEpoch, EvidencePlan, evaluate, label_iou, last_epoch_evidence
+from benchmark.evidence import predictions_dir, saved_images
 from benchmark.fingerprints import record_fingerprints
 from benchmark.loop import RunState, train_epoch
 from benchmark.resolve import ResolvedCell, resolve
@@ -54,6 +55,7 @@ class RunOptions:
     progress: bool | None = None  # default: when stderr is a terminal
     keep_checkpoint: bool = False
     threads: int | None = None  # torch CPU threads (default: torch's own choice)
+    save_images: int | None = None  # fixed test/train images saved as PNGs beside the record (None: the profile's default)
 
 
 def run_cell(cell: Cell, store: Store, options: RunOptions | None = None, on_epoch: OnEpoch | None = None) -> Record:
@@ -97,7 +99,8 @@ def resume_or_setup(b: Built, path: Path) -> RunState:
     return state
 
 
-def train_epochs(b: Built, state: RunState, path: Path, progress: bool, on_epoch: OnEpoch | None) -> None:
+def train_epochs(b: Built, state: RunState, path: Path, progress: bool, on_epoch: OnEpoch | None,
+                 plan: EvidencePlan | None = None) -> None:
     """Each remaining epoch: train, the method's update, evaluation when due, checkpoint."""
     epochs = b.profile.epochs
     with progress_bar(b.rc.cell.name, epochs, state.start_epoch, progress) as bar:
@@ -106,7 +109,7 @@ def train_epochs(b: Built, state: RunState, path: Path, progress: bool, on_epoch
             end_epoch(b, state, epoch, entry)
             last = epoch + 1 == epochs
             if last or (epoch + 1) % b.profile.eval_every == 0:
-                evaluate_epoch(b, state, epoch, entry, last)
+                evaluate_epoch(b, state, epoch, entry, last, plan)
             state.history.append(entry)
             if last or (epoch + 1) % b.profile.checkpoint_every == 0:
                 save_checkpoint(path, b, state, epoch + 1)
@@ -128,13 +131,18 @@ def end_epoch(b: Built, state: RunState, epoch: int, entry: dict[str, Any]) -> N
 
 
 def evaluate_epoch(b: Built, state: RunState, epoch: int, entry: dict[str, Any], last: bool,
-                   rule: BestEpoch = BestEpoch()) -> None:
-    evaluation, seconds = evaluate(b, epoch + 1, LAST_SELECTION)
-    state.eval_seconds += seconds
+                   plan: EvidencePlan | None = None, rule: BestEpoch = BestEpoch()) -> None:
+    """Test metrics into the epoch's log and the best/last evaluations; at the last epoch
+    also the sweep and PNGs (``plan``; its sweep and PNGs are part of the evaluation time)."""
+    start = time.perf_counter()
+    passed = evaluate(b, epoch + 1, LAST_SELECTION)
+    evaluation = passed.evaluation
     entry["test"] = evaluation["subsets"]["all"]
     state.best = rule.update(evaluation, state.best)
     if last:
         state.last = evaluation
+        state.evidence = last_epoch_evidence(b, passed, plan or EvidencePlan())
+    state.eval_seconds += time.perf_counter() - start
 
 
 def log_label_quality(b: Built, state: RunState, epoch: int) -> float | None:
@@ -175,9 +183,10 @@ def _run_and_record(rc: ResolvedCell, store: Store, options: RunOptions, on_epoc
         b = build(rc, store.work_dir(rc.key), options.device, options.data_root, options.cache_dir)
         b.ctx.find_record = lambda key: find_record(store.root, key)
         state = resume_or_setup(b, path)
-        train_epochs(b, state, path, progress, on_epoch)
+        plan = EvidencePlan(predictions_dir(store.dir, rc.key), saved_images(rc.profile, options.save_images))
+        train_epochs(b, state, path, progress, on_epoch, plan)
         record.update(status="done", metrics={"last": state.last, "best": state.best},
-                      label_quality=state.label_quality, history=state.history)
+                      label_quality=state.label_quality, history=state.history, **state.evidence)
     except Exception as exc:  # recorded, not raised: the grid goes on
         log.error("cell %s failed: %s", rc.cell.name, exc)
         mark_failed(record, error_info(exc))

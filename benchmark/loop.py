@@ -33,9 +33,11 @@ class RunState:
     eval_seconds: float = 0.0
     trained_images: int = 0
     iterations: int = 0  # optimizer steps taken (TrainStep.iteration)
+    evidence: dict[str, Any] = field(default_factory=dict)  # the last epoch's sweep and PNG entry (evaluation.last_epoch_evidence)
     start_epoch: int = 0  # not checkpointed: the epoch this process started at
 
-    CHECKPOINTED = ("history", "label_quality", "best", "last", "train_seconds", "eval_seconds", "trained_images", "iterations")
+    CHECKPOINTED = ("history", "label_quality", "best", "last", "train_seconds", "eval_seconds", "trained_images", "iterations",
+                    "evidence")
 
 
 def plan_epoch(b: Built, epoch: int) -> tuple[np.ndarray | None, np.ndarray | None]:

@@ -197,11 +197,42 @@ def evaluate_by_subset(
     legacy_fa: bool = False,
 ) -> dict[str, dict[str, float]]:
     """Metrics pooled over all images (key ``"all"``) and per subset (SIRST3's parts)."""
-    per_image = accumulate(probs, masks, threshold, legacy_fa)
+    return metrics_by_subset(accumulate(probs, masks, threshold, legacy_fa), subsets)
+
+
+def metrics_by_subset(per_image: Sequence[Counts], subsets: Sequence[str]) -> dict[str, dict[str, float]]:
+    """``evaluate_by_subset`` from per-image counts already made (no second pass over the maps)."""
     result = {"all": sum(per_image, Counts()).metrics()}
     for subset in sorted(set(subsets)):
         result[subset] = sum((c for c, s in zip(per_image, subsets, strict=True) if s == subset), Counts()).metrics()
     return result
+
+
+# per-image counts, kept in records so reports can bootstrap over test images ----------
+PER_IMAGE_FIELDS = ("intersection", "union", "targets", "hits", "false_alarm_pixels", "pixels")
+
+
+def breakdown(per_image: Sequence[Counts], subsets: Sequence[str] | None = None) -> dict[str, list]:
+    """Per-image counts as columns of integers (compact JSON): every metric of any subset
+    of the images is a ratio of their sums (nIoU: the mean of intersection/union)."""
+    out: dict[str, list] = {name: [int(getattr(c, name)) for c in per_image] for name in PER_IMAGE_FIELDS}
+    if subsets is not None:
+        out["subset"] = [str(s) for s in subsets]
+    return out
+
+
+def per_image_breakdown(
+    probs: Sequence[np.ndarray], masks: Sequence[np.ndarray], subsets: Sequence[str] | None = None,
+    threshold: float = 0.5, legacy_fa: bool = False,
+) -> dict[str, list]:
+    """``breakdown`` of paired probability maps and masks, at the table's threshold."""
+    return breakdown(accumulate(probs, masks, threshold, legacy_fa), subsets)
+
+
+def counts_from_breakdown(columns: dict[str, list]) -> list[Counts]:
+    """The inverse of ``breakdown``: summing these reproduces the record's metrics exactly."""
+    rows = zip(*(columns[name] for name in PER_IMAGE_FIELDS), strict=True)
+    return [Counts(i, u, i / (u + _EPS), 1, t, h, f, p) for i, u, t, h, f, p in rows]
 
 
 def pd_fa_curve(

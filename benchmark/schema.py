@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import traceback as tracebacklib
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, NotRequired, TypedDict
 
 if TYPE_CHECKING:
     from benchmark.resolve import ResolvedCell
@@ -32,6 +32,8 @@ class Evaluation(TypedDict):
     epoch: int  # 1-based epoch after which the model was evaluated
     selection: str  # "last epoch" | "best test IoU over evaluated epochs (as PAL/D2D select)"
     subsets: dict[str, MetricValues]  # "all" plus per-subset for unions such as SIRST3
+    # per-test-image counts (benchmark.metrics.breakdown; "subset" for unions): the bootstrap's resampling units
+    per_image: NotRequired[dict[str, list]]
 
 
 class EpochLog(TypedDict, total=False):
@@ -65,6 +67,8 @@ class Record(TypedDict, total=False):
     metrics: dict[str, Evaluation]  # "last" and "best"
     label_quality: list[dict[str, float]]  # IoU of the training labels vs ground truth, by epoch
     history: list[EpochLog]
+    sweep: dict[str, Any]  # last epoch: epoch and columns threshold/iou/niou/pd/fa (benchmark.evidence.threshold_sweep)
+    predictions: dict[str, Any]  # PNGs beside the record: dir ("<key>.pngs") and images ("test/<name>", "train/<name>")
     timing: dict[str, float]
     fingerprints: dict[str, Any]  # data content hashes, pointbench version, plugin distributions (staleness)
     provenance: dict[str, Any]

@@ -4,18 +4,30 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reports.history import history_frame, plot_loss_parts
+from reports.figures.curves import loss_parts_figure
+from reports.figures.style import apply_style
+from reports.frames import history_frame
 
 
-def test_loss_parts_become_series_and_a_plot(tmp_path: Path) -> None:
-    record = {"key": "k", "name": "DNANet/gsacp/synthetic/centroid/s0", "method": {"spec": "gsacp"}, "history": [
-        {"epoch": 1, "loss": 1.5, "loss_parts": {"target": 1.0, "contrastive": 0.5}},
-        {"epoch": 2, "loss": 1.2, "loss_parts": {"target": 0.9, "contrastive": 0.3}, "label_iou": 40.0,
-         "test": {"iou": 30.0}},
-    ]}
-    frame = history_frame([record])
-    got = {(r.epoch, r.series): r.value for r in frame.itertuples()}
-    assert got[(2, "loss/contrastive")] == 0.3 and got[(1, "loss/target")] == 1.0
-    assert got[(2, "label_iou")] == 40.0 and got[(2, "test_iou")] == 30.0 and (1, "test_iou") not in got
-    path = plot_loss_parts(frame, tmp_path / "curves.png")
-    assert path.stat().st_size > 1000
+def _record(seed: int, scale: float) -> dict:
+    return {"key": f"k{seed}", "status": "done", "suite": "s", "name": f"DNANet/gsacp/synthetic/centroid/s{seed}",
+            "cell": {"detector": "DNANet", "method": "gsacp", "dataset": "synthetic", "labels": "centroid", "seed": seed},
+            "method": {"spec": "gsacp"}, "label_quality": [{"epoch": 0, "iou": 20.0}, {"epoch": 2, "iou": 40.0}],
+            "history": [
+                {"epoch": 1, "loss": 1.5 * scale, "loss_parts": {"target": 1.0 * scale, "contrastive": 0.5 * scale}},
+                {"epoch": 2, "loss": 1.2 * scale, "loss_parts": {"target": 0.9 * scale, "contrastive": 0.3 * scale},
+                 "label_iou": 40.0, "test": {"iou": 30.0}},
+            ]}
+
+
+def test_loss_parts_become_columns_and_a_plot(tmp_path: Path) -> None:
+    frame = history_frame([_record(0, 1.0), _record(1, 2.0)])
+    first = frame[frame["seed"] == 0].set_index("epoch")
+    assert first.loc[2, "loss_contrastive"] == 0.3 and first.loc[1, "loss_target"] == 1.0
+    assert first.loc[2, "test_iou"] == 30.0 and first["test_iou"].isna().loc[1]  # only at evaluated epochs
+    assert list(first["label_iou"]) == [20.0, 40.0]  # carried from epoch 0 until the labels changed
+    assert (frame["label_changes"] == 1).all()
+    apply_style()
+    paths = loss_parts_figure(frame, tmp_path, "parts", "suite s")
+    assert paths and all(p.stat().st_size > 1000 for p in paths)
+    assert loss_parts_figure(frame.drop(columns=["loss_target", "loss_contrastive"]), tmp_path, "none", "s") is None

@@ -1,0 +1,49 @@
+"""Pd-Fa curves from the threshold sweep each record keeps at its last epoch: Pd (%)
+against Fa (x1e-6) as the threshold moves, mean over seeds per threshold, one panel per
+detector and a row per training dataset; the table's threshold (0.5) is the marker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from reports.figures.style import grid, handles, legend_below, save, scheme_styles
+from reports.naming import dataset_sort_key, detector_sort_key, ordered
+
+TABLE_THRESHOLD = 0.5
+
+
+def _curves(ax, means: dict, key: tuple[str, str], styles: dict) -> bool:
+    drawn = False
+    for spec, style in styles.items():
+        if key + (spec,) not in means:
+            continue
+        mean, drawn = means[key + (spec,)], True
+        ax.plot(mean["fa"], mean["pd"], color=style["color"], linestyle=style["linestyle"], linewidth=1.1)
+        at = mean[(mean["threshold"] - TABLE_THRESHOLD).abs() < 1e-6]
+        ax.plot(at["fa"], at["pd"], linestyle="none", marker=style["marker"], color=style["color"], markersize=4)
+    return drawn
+
+
+def pdfa_figure(sweeps: pd.DataFrame, folder: Path, name: str, title: str) -> list[Path]:
+    """One suite: a row per training dataset, a column per detector."""
+    datasets = ordered(sweeps["dataset"], dataset_sort_key)
+    detectors = ordered(sweeps["detector"], detector_sort_key)
+    styles = scheme_styles(sweeps["method_spec"])
+    grouped = sweeps.groupby(["dataset", "detector", "method_spec", "threshold"], sort=True)[["pd", "fa"]].mean()
+    means = {k: part.droplevel([0, 1, 2]).reset_index() for k, part in grouped.groupby(level=[0, 1, 2], sort=False)}
+    fig, axes = grid(len(datasets), len(detectors), legend_entries=len(styles), height=2.0, sharex=True, sharey=True,
+                     wspace=0.12, title=f"{title}: thresholds 0.05-0.95 at the last epoch (marker: 0.5), mean over seeds")
+    for row, dataset in enumerate(datasets):
+        for col, detector in enumerate(detectors):
+            ax = axes[row][col]
+            drawn = _curves(ax, means, (dataset, detector), styles)
+            ax.set_xscale("symlog", linthresh=1.0)
+            ax.set_xlabel(r"Fa ($\times10^{-6}$, symlog)" if row == len(datasets) - 1 else "")
+            ax.set_ylabel(f"{dataset}\nPd (%)" if col == 0 else "")
+            ax.set_title(detector if row == 0 else "")
+            if not drawn:
+                ax.text(0.5, 0.5, "no record", ha="center", va="center", transform=ax.transAxes, fontsize=6)
+    legend_below(fig, *handles(styles))
+    return save(fig, folder, name)
