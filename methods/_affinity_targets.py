@@ -25,14 +25,16 @@ SUPPORTS = ("adaptive", "fixed")
 class TargetConfig:
     """How targets are made. Defaults are this harness's choices (the paper gives none)."""
 
-    margin: float = 0.5  # hard cosine margin: a pixel is a candidate at affinity >= margin
+    margin: float = 0.9  # hard cosine margin: a pixel is a candidate at affinity >= margin
     gate: bool = True  # local-contrast gate: candidates only where brighter than the surround ring
     support: str = "adaptive"  # adaptive | fixed
-    radius: int = 4  # fixed support: window half-width (a 9x9 window)
-    min_radius: int = 1  # adaptive support: the window half-width is clamped to [min, max]
+    radius: int = 5  # fixed support: window half-width (an 11x11 window)
+    min_radius: int = 2  # adaptive support: the window half-width is clamped to [min, max]
     max_radius: int = 10
-    ring_fill: float = 0.5  # adaptive: a ring counts as target while this fraction passes the margin
+    ring_fill: float = 0.5  # adaptive: a ring counts as target while this fraction of it passes the margin
+    slack: float = 0.5  # adaptive: the window reaches (1 + slack) x the estimated extent, plus one ring
     surround: int = 2  # width of the ring just outside the window that the gate compares against
+    gate_std: float = 2.0  # the gate asks for intensity > ring mean + gate_std x ring spread
     center: bool = True  # centre features per image before the cosine (post-ReLU maps are all >= 0)
 
     def __post_init__(self) -> None:
@@ -101,27 +103,33 @@ def _windows(y: torch.Tensor, x: torch.Tensor, half: int, shape: tuple[int, int]
     return _Windows(rows.clamp(0, shape[0] - 1), cols.clamp(0, shape[1] - 1), valid, distance)
 
 
-def adaptive_radius(affinity: torch.Tensor, valid: torch.Tensor, distance: torch.Tensor, cfg: TargetConfig) -> torch.Tensor:
+def adaptive_radius(affinity: torch.Tensor, win: _Windows, cfg: TargetConfig) -> torch.Tensor:
     """Support half-width per point from its affinity profile: e = how many rings around
-    the point, from the first on, keep at least ``ring_fill`` of their pixels above the
-    margin; the window is ``round(1.5 e) + 1`` (a third of slack beyond the extent),
-    clamped to [min_radius, max_radius]."""
+    the point, from the first on, keep at least ``ring_fill`` of their pixels at affinity
+    >= margin; the window is ``round((1 + slack) e) + 1``, clamped to [min_radius,
+    max_radius]. (The gate is left out here: its surround is the ring outside the window
+    this sizes.)"""
     radii = torch.arange(1, cfg.max_radius + 1, device=affinity.device)
-    rings = (distance[None] == radii[:, None, None]).float()  # (R, K, K)
-    passing = ((affinity >= cfg.margin) & valid).float()
-    inside = torch.einsum("nkl,rkl->nr", valid.float(), rings).clamp(min=1.0)
+    rings = (win.distance[None] == radii[:, None, None]).float()  # (R, K, K)
+    passing = ((affinity >= cfg.margin) & win.valid).float()
+    inside = torch.einsum("nkl,rkl->nr", win.valid.float(), rings).clamp(min=1.0)
     fill = torch.einsum("nkl,rkl->nr", passing, rings) / inside
     extent = torch.cumprod((fill >= cfg.ring_fill).long(), dim=1).sum(dim=1)
-    return (torch.round(1.5 * extent.float()).long() + 1).clamp(cfg.min_radius, cfg.max_radius)
+    return (torch.round((1.0 + cfg.slack) * extent.float()).long() + 1).clamp(cfg.min_radius, cfg.max_radius)
 
 
-def contrast_gate(intensity: torch.Tensor, valid: torch.Tensor, distance: torch.Tensor, radius: torch.Tensor, width: int) -> torch.Tensor:
-    """(N, K, K) bool: pixels brighter than the mean of the ring of ``width`` pixels just
-    outside each point's support (its local surround); all-False where no ring pixel exists."""
+def contrast_gate(
+    intensity: torch.Tensor, valid: torch.Tensor, distance: torch.Tensor, radius: torch.Tensor, width: int, spread: float = 0.0
+) -> torch.Tensor:
+    """(N, K, K) bool: pixels brighter than the mean (+ ``spread`` standard deviations) of
+    the ring of ``width`` pixels just outside each point's support (its local surround);
+    all-False where no ring pixel exists."""
     ring = (distance[None] > radius[:, None, None]) & (distance[None] <= radius[:, None, None] + width) & valid
-    count = ring.sum(dim=(1, 2))
-    mean = (intensity * ring).sum(dim=(1, 2)) / count.clamp(min=1)
-    return (intensity > mean[:, None, None]) & (count > 0)[:, None, None]
+    count = ring.sum(dim=(1, 2)).clamp(min=1)
+    mean = (intensity * ring).sum(dim=(1, 2)) / count
+    std = (((intensity - mean[:, None, None]) ** 2 * ring).sum(dim=(1, 2)) / count).sqrt()
+    level = mean + spread * std
+    return (intensity > level[:, None, None]) & ring.any(dim=(1, 2))[:, None, None]
 
 
 def _grow_from_centre(candidates: torch.Tensor, steps: int) -> torch.Tensor:
@@ -156,15 +164,15 @@ def affinity_targets(features: torch.Tensor, image: torch.Tensor, points: torch.
     win = _windows(y, x, cfg.window, (h, w))
     anchors = unit[b, :, y, x]  # (N, F)
     affinity = (win.gather(unit, b) * anchors[:, None, None, :]).sum(-1)  # (N, K, K)
+    intensity = win.gather(image.float().mean(dim=1, keepdim=True), b)[..., 0] if cfg.gate else None
     if cfg.support == "adaptive":
-        radius = adaptive_radius(affinity, win.valid, win.distance, cfg)
+        radius = adaptive_radius(affinity, win, cfg)
     else:
         radius = torch.full_like(b, cfg.radius)
     inside = (win.distance[None] <= radius[:, None, None]) & win.valid
     candidates = (affinity >= cfg.margin) & inside
-    if cfg.gate:
-        intensity = win.gather(image.float().mean(dim=1, keepdim=True), b)[..., 0]
-        candidates &= contrast_gate(intensity, win.valid, win.distance, radius, cfg.surround)
+    if intensity is not None:
+        candidates &= contrast_gate(intensity, win.valid, win.distance, radius, cfg.surround, cfg.gate_std)
     target = _grow_from_centre(candidates, int(radius.max()) if len(radius) else 0)
     return AffinityTargets(
         target=_scatter_max(target, b, win, (batch, h, w)),

@@ -114,6 +114,18 @@ def test_gate_compares_with_the_ring_outside_the_support() -> None:
     assert torch.equal(t.target[0, 0] > 0, square(16, 16, 4))
 
 
+def test_gate_asks_for_a_margin_of_the_surround_spread() -> None:
+    feats = region_features(square(16, 16, 6))
+    image = torch.zeros(1, 1, H, W)
+    image[0, 0, ::2, :] = 1.0  # a striped surround: mean 0.5, spread 0.5
+    image[0, 0][square(16, 16, 2)] = 1.2  # 0.4 spreads above the surround's mean
+    p = point_map((16, 16))
+    loose = affinity_targets(feats, image, p, TargetConfig(support="fixed", radius=2, gate_std=0.0)).target[0, 0] > 0
+    strict = affinity_targets(feats, image, p, TargetConfig(support="fixed", radius=2, gate_std=2.0)).target[0, 0] > 0
+    assert torch.equal(loose, square(16, 16, 2))
+    assert torch.equal(strict, square(16, 16, 0))  # only the point itself is kept
+
+
 # adaptive support ----------------------------------------------------------------------
 def test_adaptive_support_grows_with_the_target() -> None:
     small, large = square(8, 8, 1), square(20, 20, 5)
