@@ -15,13 +15,15 @@ from methods._affinity_targets import AffinityTargets, find_points, unit_feature
 _FAR = 40.0  # a logit this low contributes ~1e-35 to the focal loss: the pixel is left out
 
 
-def point_focal(logits: torch.Tensor, points: torch.Tensor, support: torch.Tensor) -> torch.Tensor:
-    """LESPS's focal loss with the point map as target, the support pixels other than the
-    points left out (set to a detached very low logit), so that the term does not push
-    down the pixels that the affinity targets mark as target."""
-    ignored = support & (points < 0.5)
-    masked = torch.where(ignored, torch.full_like(logits, -_FAR), logits)
-    return losses.gaussian_focal(masked, (points > 0.5).float())
+def point_focal(logits: torch.Tensor, points: torch.Tensor, support: torch.Tensor, background: bool = False) -> torch.Tensor:
+    """LESPS's focal loss with the point map as target, on the point pixels only (the
+    rest set to a detached very low logit, which adds ~0); with ``background`` also on
+    the pixels outside every support, as negatives. Never on the support's other pixels,
+    which the affinity targets may mark as target."""
+    on_point = points > 0.5
+    kept = on_point | ~support if background else on_point
+    masked = torch.where(kept, logits, torch.full_like(logits, -_FAR))
+    return losses.gaussian_focal(masked, on_point.float())
 
 
 def hard_background_push(
@@ -55,6 +57,7 @@ def hard_background_push(
 @dataclass(frozen=True)
 class LossConfig:
     focal_weight: float = 1.0  # the LESPS point term beside SoftIoU on the targets
+    focal_background: bool = False  # the point term also pushes down the pixels outside every support
     contrastive: bool = True
     contrastive_weight: float = 1.0
     hard: int = 16  # hard background pixels per image
@@ -62,9 +65,11 @@ class LossConfig:
     deep_supervision: str = "mean"
 
 
-def output_terms(logits: torch.Tensor, targets: AffinityTargets, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def output_terms(
+    logits: torch.Tensor, targets: AffinityTargets, points: torch.Tensor, background: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(SoftIoU on the targets, focal point term) of one output map."""
-    return losses.soft_iou(logits, targets.target), point_focal(logits, points, targets.support)
+    return losses.soft_iou(logits, targets.target), point_focal(logits, points, targets.support, background)
 
 
 def gsacp_loss(
@@ -77,7 +82,7 @@ def gsacp_loss(
     """Total loss and its named parts (detached tensors: no device sync per batch). The
     outputs combine by the deep-supervision rule; the contrastive term is computed once,
     on the student's decoder features, with the final map's response."""
-    terms = [output_terms(o, targets, points) for o in outputs]
+    terms = [output_terms(o, targets, points, cfg.focal_background) for o in outputs]
     soft = losses.combine_outputs([t[0] for t in terms], cfg.deep_supervision)
     focal = losses.combine_outputs([t[1] for t in terms], cfg.deep_supervision)
     total = soft + cfg.focal_weight * focal

@@ -155,19 +155,17 @@ def test_no_points_give_empty_targets() -> None:
 
 
 # losses --------------------------------------------------------------------------------
-def test_point_focal_leaves_out_the_support_but_not_the_point() -> None:
+def test_point_focal_is_on_the_points_and_optionally_the_background() -> None:
     points, support = point_map((10, 10)), square(10, 10, 3)[None, None]
     logits = torch.full((1, 1, H, W), -3.0)
-    base = point_focal(logits, points, support)
-    inside = logits.clone()
-    inside[0, 0, 11, 11] = 5.0
-    outside = logits.clone()
-    outside[0, 0, 25, 25] = 5.0
-    at_point = logits.clone()
-    at_point[0, 0, 10, 10] = 5.0
-    assert point_focal(inside, points, support) == pytest.approx(float(base), abs=1e-6)
-    assert point_focal(outside, points, support) > base + 1.0
-    assert point_focal(at_point, points, support) < base
+    inside, outside, at_point = logits.clone(), logits.clone(), logits.clone()
+    inside[0, 0, 11, 11] = outside[0, 0, 25, 25] = at_point[0, 0, 10, 10] = 5.0
+    for background in (False, True):
+        base = point_focal(logits, points, support, background)
+        assert point_focal(inside, points, support, background) == pytest.approx(float(base), abs=1e-6)
+        assert point_focal(at_point, points, support, background) < base - 1.0
+    assert point_focal(outside, points, support, False) == pytest.approx(float(point_focal(logits, points, support, False)), abs=1e-6)
+    assert point_focal(outside, points, support, True) > point_focal(logits, points, support, True) + 1.0
 
 
 def test_contrastive_term_is_zero_when_background_and_anchors_are_far_apart() -> None:
