@@ -12,6 +12,7 @@ import torch
 from benchmark import losses
 from methods._affinity_targets import AffinityTargets, find_points, unit_features
 
+MASK_LOSSES = {"soft_iou": losses.soft_iou, "focal": losses.gaussian_focal}
 _FAR = 40.0  # a logit this low contributes ~1e-35 to the focal loss: the pixel is left out
 
 
@@ -34,11 +35,13 @@ def hard_background_push(
     hard: int,
     margin: float,
     center: bool = True,
+    response: float = 0.5,
 ) -> torch.Tensor:
     """Mean hinge ``max(0, cos(f_bg, a) - margin)`` over pairs of the batch's anchors ``a``
-    and each image's ``hard`` highest-response pixels outside every support ``f_bg``, all
-    on the student's features (gradients reach both sides). Zero when every such pair is
-    at cosine <= margin, and zero without points."""
+    and the hard background ``f_bg``: each image's ``hard`` highest-response pixels outside
+    every support whose probability exceeds ``response`` (false alarms at the evaluation
+    threshold), all on the student's features (gradients reach both sides). Zero when
+    every such pair is at cosine <= margin, without points, or without false alarms."""
     h, w = logits.shape[-2:]
     unit = unit_features(features, (h, w), center)
     b, y, x = find_points(points)
@@ -48,7 +51,7 @@ def hard_background_push(
     score = torch.sigmoid(logits.detach().float()).masked_fill(support, -1.0).flatten(1)  # (B, HW)
     top = score.topk(min(hard, score.shape[1]), dim=1)
     picked = unit.flatten(2).gather(2, top.indices[:, None, :].expand(-1, unit.shape[1], -1))  # (B, F, k)
-    background = picked.permute(0, 2, 1)[top.values >= 0]  # (M, F): only pixels outside the supports
+    background = picked.permute(0, 2, 1)[top.values > response]  # (M, F): false alarms outside the supports
     if background.shape[0] == 0:
         return unit.sum() * 0.0
     return torch.relu(background @ anchors.T - margin).mean()
@@ -63,13 +66,15 @@ class LossConfig:
     hard: int = 16  # hard background pixels per image
     push_margin: float = 0.0  # hinge margin: background-anchor cosines above it are pushed down
     deep_supervision: str = "mean"
+    mask_loss: str = "soft_iou"  # on the targets: soft_iou | focal (LESPS's, binary targets)
 
 
 def output_terms(
-    logits: torch.Tensor, targets: AffinityTargets, points: torch.Tensor, background: bool = False
+    logits: torch.Tensor, targets: AffinityTargets, points: torch.Tensor, background: bool = False, mask_loss: str = "soft_iou"
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(SoftIoU on the targets, focal point term) of one output map."""
-    return losses.soft_iou(logits, targets.target), point_focal(logits, points, targets.support, background)
+    """(mask loss on the targets, focal point term) of one output map."""
+    mask = MASK_LOSSES[mask_loss](logits, targets.target)
+    return mask, point_focal(logits, points, targets.support, background)
 
 
 def gsacp_loss(
@@ -82,11 +87,11 @@ def gsacp_loss(
     """Total loss and its named parts (detached tensors: no device sync per batch). The
     outputs combine by the deep-supervision rule; the contrastive term is computed once,
     on the student's decoder features, with the final map's response."""
-    terms = [output_terms(o, targets, points, cfg.focal_background) for o in outputs]
+    terms = [output_terms(o, targets, points, cfg.focal_background, cfg.mask_loss) for o in outputs]
     soft = losses.combine_outputs([t[0] for t in terms], cfg.deep_supervision)
     focal = losses.combine_outputs([t[1] for t in terms], cfg.deep_supervision)
     total = soft + cfg.focal_weight * focal
-    parts = {"soft_iou": soft.detach(), "point_focal": focal.detach()}
+    parts = {"mask": soft.detach(), "point_focal": focal.detach()}
     if cfg.contrastive and features is not None:
         push = hard_background_push(features, outputs[0], points, targets.support, cfg.hard, cfg.push_margin)
         total = total + cfg.contrastive_weight * push
