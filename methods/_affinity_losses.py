@@ -40,14 +40,16 @@ def hard_background_push(
     """Mean hinge ``max(0, cos(f_bg, a) - margin)`` over pairs of the batch's anchors ``a``
     and the hard background ``f_bg``: each image's ``hard`` highest-response pixels outside
     every support whose probability exceeds ``response`` (false alarms at the evaluation
-    threshold), all on the student's features (gradients reach both sides). Zero when
-    every such pair is at cosine <= margin, without points, or without false alarms."""
+    threshold), on the student's features. Only the background moves: the anchors are
+    detached, so the term cannot drag the target features that the masks are learnt from.
+    Zero when every such pair is at cosine <= margin, without points, or without false
+    alarms."""
     h, w = logits.shape[-2:]
     unit = unit_features(features, (h, w), center)
     b, y, x = find_points(points)
     if len(b) == 0 or hard < 1:
         return unit.sum() * 0.0
-    anchors = unit[b, :, y, x]  # (N, F)
+    anchors = unit[b, :, y, x].detach()  # (N, F)
     score = torch.sigmoid(logits.detach().float()).masked_fill(support, -1.0).flatten(1)  # (B, HW)
     top = score.topk(min(hard, score.shape[1]), dim=1)
     picked = unit.flatten(2).gather(2, top.indices[:, None, :].expand(-1, unit.shape[1], -1))  # (B, F, k)

@@ -183,6 +183,7 @@ def test_contrastive_term_is_zero_when_background_and_anchors_are_far_apart() ->
     assert float(push.detach()) > 0.0
     push.backward()
     assert near.grad[0, :, 25, 25].abs().sum() > 0
+    assert near.grad[0, :, 10, 10].abs().sum() == 0  # the anchor does not move
     quiet = torch.full((1, 1, H, W), -4.0)  # no background pixel above p = 0.5: no false alarm to push
     assert float(hard_background_push(near, quiet, points, support, hard=4, margin=0.0, center=False).detach()) == 0.0
 
