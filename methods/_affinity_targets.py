@@ -78,7 +78,8 @@ def unit_features(features: torch.Tensor, size: tuple[int, int], center: bool = 
         features = F.interpolate(features, size=size, mode="bilinear", align_corners=False)
     if center:
         features = features - features.mean(dim=(2, 3), keepdim=True)
-    return F.normalize(features, dim=1, eps=1e-6)
+    norm = features.pow(2).sum(dim=1, keepdim=True).sqrt().clamp_min(1e-6)  # F.normalize's value; its CPU norm is ~50x slower
+    return features / norm
 
 
 @dataclass

@@ -140,14 +140,19 @@ class GSACP(Method):
             raise ValueError("gsacp: the detector returned no decoder features (DetectorOutput.features is None)")
         return targets_lib.affinity_targets(student_features.detach(), batch["image"], batch["points"], self.target_config())
 
-    def train_step(self, step: TrainStep) -> StepOutput:
-        """Forward, in-batch targets, loss, backward, step; then the teacher follows."""
+    def forward_loss(self, step: TrainStep) -> tuple[torch.Tensor, dict[str, torch.Tensor], Any]:
+        """The student's forward, the batch's targets, and the loss with its parts."""
         with step.autocast():
             out = step.model(step.batch["image"])
         targets = self.batch_targets(step, out.features)
         total, parts = losses_lib.gsacp_loss(
             [out.logits, *out.side], out.features, targets, step.batch["points"], self.loss_config(step.ctx)
         )
+        return total, parts, targets
+
+    def train_step(self, step: TrainStep) -> StepOutput:
+        """Forward, in-batch targets, loss, backward, step; then the teacher follows."""
+        total, parts, targets = self.forward_loss(step)
         step.check_finite(total)
         step.zero_grad()
         total.backward()
