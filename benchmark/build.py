@@ -104,10 +104,11 @@ class Built:
     def predict_train(self, indices: Sequence[int]) -> list[np.ndarray]:
         return self.predict([self.train.samples[i].image for i in indices])
 
-    def predict_train_features(self, indices: Sequence[int]) -> list[tuple[np.ndarray, np.ndarray]]:
+    def predict_train_features(self, indices: Sequence[int], model: nn.Module | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``model``: a method's copy of the detector (an EMA teacher) in the detector's place."""
         p, images = self.profile, [self.train.samples[i].image for i in indices]
-        return predict_with_features(self.model, images, self.norm, self.channels, self.device, p.eval_batch_size, p.amp,
-                                     self.ctx.feature_stride)
+        return predict_with_features(model or self.model, images, self.norm, self.channels, self.device, p.eval_batch_size,
+                                     p.amp, self.ctx.feature_stride)
 
     def batches(self, indices: Sequence[int], epoch: int, weights: np.ndarray | None = None) -> Iterator[dict[str, torch.Tensor]]:
         """Augmented batches of chosen samples on the device (``ctx.batches``)."""

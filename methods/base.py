@@ -92,8 +92,9 @@ class MethodContext:
     validation_indices: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # held out (points only)
     # batches of chosen training-split samples, augmented as in training: ``batches(indices, epoch)``
     batches: Callable[..., Iterator[dict[str, torch.Tensor]]] | None = None
-    # (probabilities, decoder features) of training images at full size
-    predict_features: Callable[[Sequence[int]], list[tuple[np.ndarray, np.ndarray]]] | None = None
+    # (probabilities, decoder features) of training images at full size: ``predict_features(indices, model=None)``,
+    # ``model`` a method's copy of the detector (an EMA teacher) in its place
+    predict_features: Callable[..., list[tuple[np.ndarray, np.ndarray]]] | None = None
     # a finished record of the same results folder by its key (e.g. a run whose learned weights rank samples)
     find_record: Callable[[str], dict[str, Any] | None] = field(default_factory=lambda: _no_record)
 
