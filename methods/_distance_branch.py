@@ -2,8 +2,9 @@
 
 Our transplant of the ECCV'24 panoptic method to IRSTD points (new-methods.md section 3):
 
-- pixels are embedded from the detector's decoder features by a 1x1 MLP (no position
-  encoding: where a target ends is decided by appearance, the support bounds the rest);
+- pixels are embedded from the detector's decoder features by a per-pixel MLP (no
+  position encoding: where a target ends is decided by appearance, the support bounds
+  the rest); only pixels of some support are embedded (``Pixels``);
 - one target query per annotated point, initialized from the embedded feature at the
   point, plus K learned background queries shared by all images;
 - predict: each query cross-attends to the pixels of its support (background queries:
@@ -26,7 +27,17 @@ from typing import Callable, NamedTuple
 import torch
 from torch import nn
 
-from methods._distance_rules import Assignment, Queries, assign, cosine_distances, distance_loss, euclidean_distances, supports
+from methods._distance_rules import (
+    Assignment,
+    Pixels,
+    Queries,
+    assign,
+    cosine_distances,
+    distance_loss,
+    euclidean_distances,
+    support_pixels,
+    supports,
+)
 
 
 @dataclass(frozen=True)
@@ -42,11 +53,11 @@ class BranchConfig:
 
 
 class BranchOutput(NamedTuple):
-    """One distance tensor (B, N+K, H*W) per prediction (``rounds + 1``): the N target
-    queries first (padded per image, see ``Queries``), then the K background queries."""
+    """One distance tensor (B, N+K, P) per prediction (``rounds + 1``) at ``pixels``: the
+    N target queries first (padded per image, see ``Queries``), then the K background ones."""
 
     distances: tuple[torch.Tensor, ...]
-    targets: int  # N
+    pixels: Pixels
 
 
 def _masked_softmax(logits: torch.Tensor, mask: torch.Tensor, dim: int) -> torch.Tensor:
@@ -55,11 +66,12 @@ def _masked_softmax(logits: torch.Tensor, mask: torch.Tensor, dim: int) -> torch
     return torch.softmax(filled, dim=dim) * mask
 
 
-def squared_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """(B, Q, d) x (B, P, d) -> (B, Q, P): squared Euclidean distance per channel."""
-    cross = torch.einsum("bqd,bpd->bqp", a, b)
-    sq = a.square().sum(-1)[:, :, None] + b.square().sum(-1)[:, None, :]
-    return (sq - 2 * cross).clamp_min(0) / a.shape[-1]
+def squared_distance(a: torch.Tensor, b: torch.Tensor, b_sq: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, Q, d) x (B, P, d) -> (B, Q, P): squared Euclidean distance per channel
+    (``b_sq``: ``b``'s squared norms (B, P), when already known)."""
+    b_sq = b.square().sum(-1) if b_sq is None else b_sq
+    sq = a.square().sum(-1)[:, :, None] + b_sq[:, None, :]
+    return (sq - 2 * a @ b.transpose(1, 2)).clamp_min(0) / a.shape[-1]
 
 
 class _Enhance(nn.Module):
@@ -84,7 +96,7 @@ class DistanceBranch(nn.Module):
         super().__init__()
         self.config = config
         d = config.dim
-        self.embed = nn.Sequential(nn.Conv2d(in_channels, d, 1), nn.GELU(), nn.Conv2d(d, d, 1))
+        self.embed = nn.Sequential(nn.Linear(in_channels, d), nn.GELU(), nn.Linear(d, d))
         self.background = nn.Parameter(torch.randn(config.background_queries, d))
         self.query_proj, self.key_proj = nn.Linear(d, d), nn.Linear(d, d)
         self.value_proj, self.read_out = nn.Linear(d, d), nn.Linear(d, d)
@@ -94,17 +106,18 @@ class DistanceBranch(nn.Module):
         self.aggregate_norm = nn.LayerNorm(d) if rounds and config.aggregation else None
         self.enhancer = _Enhance(d, config.heads) if rounds and config.enhancement else None
 
-    def initial_queries(self, tokens: torch.Tensor, q: Queries) -> torch.Tensor:
+    def initial_queries(self, tokens: torch.Tensor, q: Queries, px: Pixels) -> torch.Tensor:
         """(B, N+K, d): the embedded feature at each point, then the background queries."""
-        at = tokens.gather(1, q.flat[..., None].expand(-1, -1, tokens.shape[-1]))
+        at = tokens.gather(1, px.locate(q)[..., None].expand(-1, -1, tokens.shape[-1]))
         background = self.background[None].expand(tokens.shape[0], -1, -1)
         return torch.cat([at, background], dim=1)
 
-    def predict(self, queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Cross-attention of each query to its support, then its distance map."""
-        attention = _masked_softmax(-squared_distance(self.query_proj(queries), keys), windows, dim=2)
+    def predict(self, queries: torch.Tensor, keys: tuple[torch.Tensor, torch.Tensor], values: torch.Tensor, windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Cross-attention of each query to its support, then its distance map
+        (``keys``: projected pixels and their squared norms)."""
+        attention = _masked_softmax(-squared_distance(self.query_proj(queries), *keys), windows, dim=2)
         queries = self.read_norm(queries + self.read_out(attention @ values))
-        return queries, squared_distance(self.query_proj(queries), keys)
+        return queries, squared_distance(self.query_proj(queries), *keys)
 
     def aggregate(self, queries: torch.Tensor, dist: torch.Tensor, tokens: torch.Tensor, windows: torch.Tensor) -> torch.Tensor:
         """Soft-assign each pixel over the queries that hold it; add each query's weighted
@@ -119,46 +132,57 @@ class DistanceBranch(nn.Module):
         assert self.enhancer is not None
         return self.enhancer(queries, valid)
 
-    def forward(self, features: torch.Tensor, q: Queries) -> BranchOutput:
+    def forward(self, features: torch.Tensor, q: Queries, px: Pixels | None = None) -> BranchOutput:
         """``features`` (B, C, H, W) at the points' resolution; one prediction per round."""
-        tokens = self.embed(features).flatten(2).transpose(1, 2)  # (B, HW, d)
-        keys, values = self.key_proj(tokens), self.value_proj(tokens)
-        target_windows = supports(q, self.config.support)
-        union = target_windows.any(dim=1, keepdim=True)
+        px = support_pixels(q, self.config.support) if px is None else px
+        flat = features.flatten(2)
+        picked = flat.gather(2, px.flat[:, None, :].expand(-1, flat.shape[1], -1)).transpose(1, 2)  # (B, P, C)
+        tokens = self.embed(picked)
+        keys = self.key_proj(tokens)
+        keys_sq, values = (keys.square().sum(-1), self.value_proj(tokens))
+        target_windows = supports(q, px, self.config.support)
         k = self.config.background_queries
-        windows = torch.cat([target_windows, union.expand(-1, k, -1)], dim=1)
+        windows = torch.cat([target_windows, px.valid[:, None, :].expand(-1, k, -1)], dim=1)
         valid = torch.cat([q.valid, q.valid.new_ones(q.valid.shape[0], k)], dim=1)
-        queries, dist = self.predict(self.initial_queries(tokens, q), keys, values, windows)
+        queries, dist = self.predict(self.initial_queries(tokens, q, px), (keys, keys_sq), values, windows)
         predictions = [dist]
         for _ in range(self.config.rounds):
             if self.aggregate_norm is not None:
                 queries = self.aggregate(queries, dist, tokens, windows)
             if self.enhancer is not None:
                 queries = self.enhance(queries, valid)
-            queries, dist = self.predict(queries, keys, values, windows)
+            queries, dist = self.predict(queries, (keys, keys_sq), values, windows)
             predictions.append(dist)
-        return BranchOutput(tuple(predictions), q.count)
+        return BranchOutput(tuple(predictions), px)
 
 
 def split(dist: torch.Tensor, targets: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """A prediction as the assignment rule reads it: target distances (B, N, H*W) and the
-    nearest background query's distance (B, H*W)."""
+    """A prediction as the assignment rule reads it: target distances (B, N, P) and the
+    nearest background query's distance (B, P)."""
     return dist[:, :targets], dist[:, targets:].min(dim=1).values
 
 
 def branch_loss(out: BranchOutput, q: Queries, support: int, bg_radius: float, margin: float) -> dict[str, torch.Tensor]:
     """The point supervision of every prediction, averaged over the rounds (each round's
     prediction is supervised, so the first ones learn too); ``distance`` is the sum."""
-    parts = [distance_loss(d, q, support, bg_radius, margin) for d in out.distances]
+    parts = [distance_loss(d, q, out.pixels, support, bg_radius, margin) for d in out.distances]
     mean = {name: torch.stack([p[name] for p in parts]).mean() for name in parts[0]}
     return {"distance": sum(mean.values()), **mean}  # type: ignore[dict-item]
 
 
 Distances = tuple[torch.Tensor, torch.Tensor]
-_MODES: dict[str, Callable[[torch.Tensor, Queries, BranchConfig, float, "DistanceBranch | None"], Distances]] = {
-    "learned": lambda f, q, c, r, branch: split(branch(f, q).distances[-1], q.count),  # type: ignore[misc]
-    "euclidean": lambda f, q, c, r, branch: euclidean_distances(q, r),
-    "feature-cosine": lambda f, q, c, r, branch: cosine_distances(f, q, c.support, r),
+
+
+def _learned(f: torch.Tensor, q: Queries, px: Pixels, c: BranchConfig, r: float, branch: "DistanceBranch | None") -> Distances:
+    if branch is None:
+        raise ValueError("distance=learned needs the trained branch")
+    return split(branch(f, q, px).distances[-1], q.count)
+
+
+_MODES: dict[str, Callable[[torch.Tensor, Queries, Pixels, BranchConfig, float, "DistanceBranch | None"], Distances]] = {
+    "learned": _learned,
+    "euclidean": lambda f, q, px, c, r, branch: euclidean_distances(q, px, r),
+    "feature-cosine": lambda f, q, px, c, r, branch: cosine_distances(f, q, px, c.support, r),
 }
 DISTANCE_MODES = tuple(_MODES)
 
@@ -168,7 +192,6 @@ def pseudo_labels(
 ) -> Assignment:
     """The assignment rule on the distances of ``mode`` (learned: the branch's last
     prediction; the hand-crafted ones have no rounds and no trainable part)."""
-    if mode == "learned" and branch is None:
-        raise ValueError("distance=learned needs the trained branch")
-    target, background = _MODES[mode](features, q, config, bg_radius, branch)
-    return assign(target, background, q, config.support)
+    px = support_pixels(q, config.support)
+    target, background = _MODES[mode](features, q, px, config, bg_radius, branch)
+    return assign(target, background, q, px, config.support)

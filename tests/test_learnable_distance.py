@@ -15,8 +15,8 @@ from methods._distance_rules import (
     assign,
     background_pixels,
     distance_loss,
-    euclidean_distances,
     queries_from_point_maps,
+    support_pixels,
 )
 
 
@@ -55,7 +55,8 @@ def test_queries_are_padded_per_image_in_raster_order():
 
 def test_background_rule_is_support_minus_a_disc_around_every_point():
     q = queries_from_point_maps(point_maps((20, 20), [(5, 5), (5, 9)]))
-    bg = background_pixels(q, radius=4, bg_radius=3.0).view(20, 20).numpy()
+    px = support_pixels(q, 4)
+    bg = px.scatter(background_pixels(q, px, radius=4, bg_radius=3.0), False).view(20, 20).numpy()
     rows, cols = np.mgrid[0:20, 0:20]
     near = np.minimum(np.hypot(rows - 5, cols - 5), np.hypot(rows - 5, cols - 9))
     inside = (np.abs(rows - 5) <= 4) & ((np.abs(cols - 5) <= 4) | (np.abs(cols - 9) <= 4))
@@ -79,10 +80,11 @@ def test_euclidean_gives_the_nearest_point_exactly():
 
 def test_assignment_needs_the_query_support_and_keeps_the_points():
     q = queries_from_point_maps(point_maps((9, 9), [(4, 4)]))
-    target = torch.zeros(1, 1, 81)  # distance 0 everywhere ...
-    background = torch.full((1, 81), 0.5)
-    background[0, 4 * 9 + 4] = -1.0  # ... and the background "nearer" at the point itself
-    got = assign(target, background, q, radius=1)
+    px = support_pixels(q, 2)  # the pixels looked at reach beyond the support of radius 1
+    target = torch.zeros(1, 1, px.flat.shape[1])  # distance 0 everywhere ...
+    background = torch.full((1, px.flat.shape[1]), 0.5)
+    background[0, px.locate(q)[0, 0]] = -1.0  # ... and the background "nearer" at the point itself
+    got = assign(target, background, q, px, radius=1)
     expected = np.zeros((9, 9), np.float32)
     expected[3:6, 3:6] = 1.0  # the support only, the point kept
     np.testing.assert_array_equal(got.labels[0].numpy(), expected)
@@ -91,17 +93,18 @@ def test_assignment_needs_the_query_support_and_keeps_the_points():
 def test_distance_loss_parts_are_the_documented_hinges():
     shape = (12, 12)
     q = queries_from_point_maps(point_maps(shape, [(3, 3), (3, 6)]))
-    k = 2
-    dist = torch.full((1, 2 + k, 144), 2.0)  # everything beyond the margin ...
-    for j, flat in enumerate(q.flat[0].tolist()):
-        dist[0, j, flat] = 0.0  # ... except own points
-    bg = background_pixels(q, radius=3, bg_radius=2.0)[0]
+    px, k = support_pixels(q, 3), 2
+    at = px.locate(q)[0]
+    dist = torch.full((1, 2 + k, px.flat.shape[1]), 2.0)  # everything beyond the margin ...
+    for j in range(2):
+        dist[0, j, at[j]] = 0.0  # ... except own points
+    bg = background_pixels(q, px, radius=3, bg_radius=2.0)[0]
     dist[0, 2, bg] = 0.0  # one background query sits on the background
-    parts = distance_loss(dist, q, radius=3, bg_radius=2.0, margin=1.0)
+    parts = distance_loss(dist, q, px, radius=3, bg_radius=2.0, margin=1.0)
     assert all(float(v) == 0.0 for v in parts.values())
-    dist[0, 0, q.flat[0, 1]] = 0.5  # query 0 at the other point, inside its support: (1 - 0.5)^2
-    dist[0, 0, q.flat[0, 0]] = 0.3  # own point: 0.3, averaged over the two queries
-    parts = distance_loss(dist, q, radius=3, bg_radius=2.0, margin=1.0)
+    dist[0, 0, at[1]] = 0.5  # query 0 at the other point, inside its support: (1 - 0.5)^2
+    dist[0, 0, at[0]] = 0.3  # own point: 0.3, averaged over the two queries
+    parts = distance_loss(dist, q, px, radius=3, bg_radius=2.0, margin=1.0)
     assert float(parts["neg"]) == pytest.approx(0.25 / 2)  # two (query, other point) pairs
     assert float(parts["pos"]) == pytest.approx(0.15)
     assert float(parts["bg_pos"]) == 0.0 and float(parts["bg_neg"]) == 0.0
@@ -237,8 +240,10 @@ def test_an_image_is_labelled_alike_alone_or_padded_in_a_batch():
     with torch.no_grad():
         both = pseudo_labels("learned", features, q, config, 4.0, branch)
         one = pseudo_labels("learned", features[1:], alone, config, 4.0, branch)
-        a = branch(features, q).distances[-1][1]
-        b = branch(features[1:], alone).distances[-1][0]
+        out_both, out_one = branch(features, q), branch(features[1:], alone)
+        a = out_both.pixels.scatter(out_both.distances[-1], float("inf"))[1]
+        b = out_one.pixels.scatter(out_one.distances[-1], float("inf"))[0]
+    assert out_both.pixels.flat.shape[1] > out_one.pixels.flat.shape[1]  # padded pixels too
     torch.testing.assert_close(a[[0, 2, 3, 4, 5]], b)  # the padded query row dropped
     assert torch.equal(both.labels[1], one.labels[0]) and torch.equal(both.owner[1], one.owner[0])
 
