@@ -72,20 +72,24 @@ def size_class(area: float) -> str:
 
 
 def prior_box(
-    center: tuple[float, float], cls: str, shape: tuple[int, int], rng: np.random.Generator
+    center: tuple[float, float], cls: str, shape: tuple[int, int], rng: np.random.Generator,
+    sides: dict[str, tuple[tuple[int, int], ...]] = BOX_SIDES,
 ) -> tuple[int, int, int, int]:
     """Box around ``center`` with sides drawn for ``cls``.
 
     As published: ends clipped to ``H - 1``/``W - 1`` and used as exclusive slice ends,
     so the last row and column are never inside a box.
     """
-    (up, down, left, right) = (int(rng.integers(lo, hi + 1)) for lo, hi in BOX_SIDES[cls])
+    (up, down, left, right) = (int(rng.integers(lo, hi + 1)) for lo, hi in sides[cls])
     cy, cx = center
     h, w = shape
     return int(max(cy - up, 0)), int(min(cy + down, h - 1)), int(max(cx - left, 0)), int(min(cx + right, w - 1))
 
 
-def gt_priors(mask: np.ndarray, points: np.ndarray, rng: np.random.Generator) -> list[TargetPrior]:
+def gt_priors(
+    mask: np.ndarray, points: np.ndarray, rng: np.random.Generator,
+    sides: dict[str, tuple[tuple[int, int], ...]] = BOX_SIDES,
+) -> list[TargetPrior]:
     """The published prior: one box per 8-connected component of ``mask > 0``.
 
     Class from the component's area, box around its (float) centroid. The seed is the
@@ -100,7 +104,7 @@ def gt_priors(mask: np.ndarray, points: np.ndarray, rng: np.random.Generator) ->
         rows, cols = np.nonzero(labels[region] == k)
         cy, cx = rows.mean() + region[0].start, cols.mean() + region[1].start
         cls = size_class(len(rows))
-        box = prior_box((cy, cx), cls, mask.shape, rng)
+        box = prior_box((cy, cx), cls, mask.shape, rng, sides)
         if len(pts) == 0:
             seed = (int(cy), int(cx))
         else:
@@ -160,13 +164,16 @@ def estimate_size_class(image: np.ndarray, point: tuple[int, int]) -> str:
     return size_class(area)
 
 
-def point_priors(image: np.ndarray, points: np.ndarray, rng: np.random.Generator) -> list[TargetPrior]:
+def point_priors(
+    image: np.ndarray, points: np.ndarray, rng: np.random.Generator,
+    sides: dict[str, tuple[tuple[int, int], ...]] = BOX_SIDES,
+) -> list[TargetPrior]:
     """Prior from the point and the image only: estimated class, box centred on the point."""
     out = []
     for y, x in np.asarray(points, dtype=np.int64).reshape(-1, 2):
         seed = (int(y), int(x))
         cls = estimate_size_class(image, seed)
-        out.append(TargetPrior(seed, cls, prior_box((float(y), float(x)), cls, image.shape, rng)))
+        out.append(TargetPrior(seed, cls, prior_box((float(y), float(x)), cls, image.shape, rng, sides)))
     return out
 
 

@@ -1,0 +1,92 @@
+"""Post-processing of the diffusion annotator's field (``post_process`` of the public code).
+
+The field of the whole image (0 off the crops) is scaled to 0..255 (truncated), split
+by one global Otsu threshold (``> 127`` when at most 10 pixels are nonzero), and then,
+per prior box (the box, not the grown crop; outside every box the mask is 0), the
+binary crop is the unary of a dense CRF guided by the image: bilateral kernel only
+(``sxy`` 8, ``srgb`` 10 on the grey image as RGB, Potts weight 110), 5 mean-field
+iterations, argmax. A later box overwrites an earlier one where they overlap, as the
+public code pastes them.
+
+The CRF (``crf``): ``lattice`` evaluates the kernel on pydensecrf's permutohedral lattice,
+which is what the public code ran (``methods/_permutohedral.py``), all boxes of a split at
+once; ``exact`` sums it exactly (``methods/_crf.py``), box by box; ``off`` keeps the
+thresholded crop (the public code's ``disable_crf``). A box whose crop is all 0 or all 1
+stays so under this CRF (the Potts term only pulls towards the neighbours' labels), so
+those are not run through the exact one.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from methods._crf import crop_lattice, lattice_crf_batch, two_label_crf
+from methods._imageops import otsu_level
+
+CRF_SETTINGS = dict(iterations=5, bilateral_sxy=8.0, bilateral_srgb=10.0, bilateral_compat=110.0)  # train.py
+CRF_KERNELS = ("lattice", "exact", "off")
+FEW_PIXELS = 10
+
+Box = tuple[int, int, int, int]
+
+
+def binarize(field: np.ndarray, crops: Sequence[Box] = ()) -> np.ndarray:
+    """Global threshold of the 0..255 field: Otsu, or > 127 for a nearly empty field.
+
+    ``crops``: the regions outside of which the field is 0; when they do not overlap, the
+    histogram is counted on them alone (the rest adds to bin 0).
+    """
+    raw = (field * np.float32(255.0)).astype(np.uint8)
+    hist = _histogram(raw, crops)
+    if hist[1:].sum() > FEW_PIXELS:
+        return raw > otsu_level(hist)
+    return raw > 127
+
+
+def _histogram(raw: np.ndarray, crops: Sequence[Box]) -> np.ndarray:
+    if not crops or _overlap(crops):
+        return np.bincount(raw.ravel(), minlength=256)
+    hist = np.zeros(256, np.int64)
+    for y0, y1, x0, x1 in crops:
+        hist += np.bincount(raw[y0:y1, x0:x1].ravel(), minlength=256)
+    hist[0] += raw.size - hist.sum()
+    return hist
+
+
+def _overlap(boxes: Sequence[Box]) -> bool:
+    return any(a[0] < b[1] and b[0] < a[1] and a[2] < b[3] and b[2] < a[3] for i, a in enumerate(boxes) for b in boxes[:i])
+
+
+class BoxRefiner:
+    """The CRF step for every prior box of a split; the guide (image) side is prepared once."""
+
+    def __init__(self, images: Sequence[np.ndarray], boxes: Sequence[Sequence[Box]], crf: str = "lattice"):
+        if crf not in CRF_KERNELS:
+            raise ValueError(f"crf must be one of {CRF_KERNELS}, not {crf!r}")
+        self.shapes = [im.shape for im in images]
+        self.crf = crf
+        self.items = [(i, b) for i, bs in enumerate(boxes) for b in bs if b[1] > b[0] and b[3] > b[2]]
+        self.guides = [np.repeat(images[i][b[0] : b[1], b[2] : b[3], None], 3, axis=2) for i, b in self.items]
+        self._lattice = None
+
+    def __call__(self, binaries: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """The masks (float32 0/1) from each image's thresholded field."""
+        fgs = [binaries[i][y0:y1, x0:x1] for i, (y0, y1, x0, x1) in self.items]
+        refined = self._refine(fgs)
+        out = [np.zeros(shape, np.float32) for shape in self.shapes]
+        for (i, (y0, y1, x0, x1)), mask in zip(self.items, refined):
+            out[i][y0:y1, x0:x1] = mask
+        return out
+
+    def _refine(self, fgs: list[np.ndarray]) -> list[np.ndarray]:
+        if self.crf == "off" or not fgs:
+            return fgs
+        settings = {k: v for k, v in CRF_SETTINGS.items()}
+        if self.crf == "lattice":
+            if self._lattice is None:
+                self._lattice = crop_lattice(self.guides, settings["bilateral_sxy"], settings["bilateral_srgb"])
+            return [m > 0 for m in lattice_crf_batch(fgs, self.guides, lattice=self._lattice, **settings)]
+        return [two_label_crf(f.astype(np.float64), g, **settings) > 0 if f.any() and not f.all() else f
+                for f, g in zip(fgs, self.guides)]
