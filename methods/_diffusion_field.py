@@ -60,7 +60,8 @@ class Physics:
     @classmethod
     def from_theta(cls, theta: Sequence[float] = (0.0, 0.0, 0.0, 0.0), tanh: Any = np.tanh) -> "Physics":
         t1, t2, t3, t4 = (tanh(t) for t in theta)
-        return cls(3.2 * (1.0 + 0.3 * t1), 6.0 * (1.0 + 0.3 * t2), 0.84 + 0.05 * t3, 0.6 + 0.05 * t4)
+        values = (3.2 * (1.0 + 0.3 * t1), 6.0 * (1.0 + 0.3 * t2), 0.84 + 0.05 * t3, 0.6 + 0.05 * t4)
+        return cls(*(float(v) for v in values))  # Python floats: NumPy keeps the float32 maps float32, as there
 
 
 @dataclass
