@@ -29,7 +29,7 @@ class Annotator:
         priors: Sequence[Sequence[TargetPrior]],
         prior: str = "both",
         walk: str = "particles",
-        crf: str = "lattice",
+        crf: str = "exact",
         walk_seed: int = 0,
     ):
         if walk not in WALKS:

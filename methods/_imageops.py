@@ -56,19 +56,24 @@ class Clahe:
             self._padded = np.pad(self.image, ((0, ph), (0, pw)), mode="reflect") if ph or pw else self.image
         return self._padded
 
-    def _lut(self, tile: int) -> None:
-        ty, tx = divmod(tile, self.tiles_x)
-        block = self._source()[ty * self.tile_h : (ty + 1) * self.tile_h, tx * self.tile_w : (tx + 1) * self.tile_w]
-        hist = np.bincount(block.ravel(), minlength=256)
+    def _luts_of(self, tiles: np.ndarray) -> None:
+        """Clipped-histogram LUTs of these tiles (flat indices), all at once."""
+        source = self._source()
+        blocks = source.reshape(self.tiles_y, self.tile_h, self.tiles_x, self.tile_w).transpose(0, 2, 1, 3)
+        ty, tx = np.divmod(tiles, self.tiles_x)
+        values = blocks[ty, tx].reshape(len(tiles), -1).astype(np.int64)
+        hist = np.bincount((values + (np.arange(len(tiles)) * 256)[:, None]).ravel(), minlength=256 * len(tiles))
+        hist = hist.reshape(len(tiles), 256)
         if self.clip_limit > 0:
-            clipped = int(np.maximum(hist - self.clip_limit, 0).sum())
+            clipped = np.maximum(hist - self.clip_limit, 0).sum(1, keepdims=True)
+            residual = clipped % 256
             hist = np.minimum(hist, self.clip_limit) + clipped // 256
-            residual = clipped - (clipped // 256) * 256
-            if residual:
-                hist[:: max(256 // residual, 1)][:residual] += 1
-        lut = np.cumsum(hist).astype(np.float32) * self.lut_scale
-        self._luts[tile] = np.clip(np.rint(lut), 0, 255)
-        self._done[tile] = True
+            step = np.maximum(256 // np.maximum(residual, 1), 1)
+            k = np.arange(256)[None, :]
+            hist += ((k % step == 0) & (k < step * residual)).astype(hist.dtype)  # every step-th bin, residual times
+        lut = np.cumsum(hist, axis=1).astype(np.float32) * self.lut_scale
+        self._luts[tiles] = np.clip(np.rint(lut), 0, 255)
+        self._done[tiles] = True
 
     def crop(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
         """CLAHE output (uint8) of ``image[y0:y1, x0:x1]``."""
@@ -76,8 +81,9 @@ class Clahe:
         tx1, tx2, xa = _tile_weights(x0, x1, self.tile_w, self.tiles_x)
         rows_needed, cols_needed = np.union1d(ty1, ty2), np.union1d(tx1, tx2)
         needed = (rows_needed[:, None] * self.tiles_x + cols_needed[None, :]).ravel()
-        for tile in needed[~self._done[needed]]:
-            self._lut(int(tile))
+        missing = needed[~self._done[needed]]
+        if len(missing):
+            self._luts_of(missing)
         src = self.image[y0:y1, x0:x1]
         row1, row2 = (ty1 * self.tiles_x)[:, None], (ty2 * self.tiles_x)[:, None]
         l11, l12 = self._luts[row1 + tx1[None, :], src], self._luts[row1 + tx2[None, :], src]

@@ -79,7 +79,7 @@ class Diffusion(Method):
         "prior": "both",  # both | diffusion | superpixel: what the field is made of
         "walk": "particles",  # particles (the public code's walk) | pde (its expected density)
         "size_prior": "gt",  # gt (published, privileged) | points
-        "crf": "lattice",  # dense CRF per box after Otsu: lattice (pydensecrf's sums) | exact | off
+        "crf": "exact",  # dense CRF per box after Otsu: exact (our sums) | lattice (pydensecrf's) | off
         "bilevel": True,  # pending: bi-level (on) or direct joint learning (off)
         "balance": True,  # pending: meta-learned sample weights
         "online_labels": True,  # pending: theta outer steps and label refresh
