@@ -30,9 +30,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from methods._diffusion_walk import DiffusionField, WalkSpec, particle_heat, pde_heat
+from methods._diffusion_pde import pde_heat
+from methods._diffusion_walk import DiffusionField, WalkSpec, particle_heat
 from methods._grey_slic import grey_slic
-from methods._imageops import Clahe, blur3, rank_entropy, rank_maximum
+from methods._imageops import Clahe, blur3, otsu_threshold, rank_entropy, rank_maximum
 from methods.mclc import TargetPrior
 
 # train.py's call: dt 0.2; points 20 walkers, 3 steps, dt x 0.9; spots 260, 40; extended 400, 120, dt x 2
@@ -129,9 +130,7 @@ def _as_u8(grey: np.ndarray) -> np.ndarray:
 
 
 def _otsu_foreground(grey: np.ndarray) -> np.ndarray:
-    from skimage.filters import threshold_otsu
-
-    return (grey > threshold_otsu(grey)).astype(np.float32)
+    return (grey > otsu_threshold(grey)).astype(np.float32)
 
 
 def _sources(t: Target) -> np.ndarray:

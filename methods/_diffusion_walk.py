@@ -1,13 +1,11 @@
-"""The diffusion of the annotator: heat from point sources, by particles or by a PDE solve.
+"""The particle walk of the annotator: heat from point sources.
 
 Diffuse to Detect (``Diffusion_Annotation``) releases ``particles`` walkers at each
 source and moves them ``steps`` times by ``y += gy dt + sqrt(2 D dt) N(0, 1)`` (and the
 same for x), where ``gy, gx`` is the gradient of the crop and ``D`` the diffusivity, both
 read at the walker's cell (position truncated, clipped to the crop); the heat is the
 histogram of the final cells. ``particle_heat`` does exactly this for all walkers of
-many targets at once. ``pde_heat`` evolves the walkers' expected density instead (the
-Fokker-Planck equation of the same drift and diffusion, ``dp/dt = -div(g p) + lap(D p)``)
-by explicit finite-volume steps on the crop grid: deterministic, no sampling noise.
+many targets at once. (``methods/_diffusion_pde.py`` computes their expected density.)
 
 Normal deviates come from a table of the 65536 midpoint quantiles of N(0, 1) (rescaled
 to unit variance) indexed by 16-bit slices of the generator's raw output: three times
@@ -24,7 +22,6 @@ from typing import Sequence
 import numpy as np
 
 CHUNK = 1 << 14  # walkers moved together: their arrays stay in cache
-PDE_CFL = 0.2  # explicit steps keep max(D) * dt and |g| * dt below this
 
 
 @dataclass(frozen=True)
@@ -48,9 +45,9 @@ class DiffusionField:
 
 @lru_cache(maxsize=1)
 def _normal_table() -> np.ndarray:
-    from scipy.special import ndtri
+    import torch  # already loaded with the method contract; scipy.special would cost a second to import
 
-    table = ndtri((np.arange(65536) + 0.5) / 65536)
+    table = torch.special.ndtri((torch.arange(65536, dtype=torch.float64) + 0.5) / 65536).numpy()
     return (table / np.sqrt(np.mean(table**2))).astype(np.float32)
 
 
@@ -113,55 +110,3 @@ def _cell(y: np.ndarray, x: np.ndarray, last_y: np.ndarray, last_x: np.ndarray, 
     iy += ix
     iy += offset
     return iy
-
-
-# the deterministic counterpart -----------------------------------------------------------
-def pde_heat(fields: Sequence[DiffusionField], spec: WalkSpec) -> list[np.ndarray]:
-    """Expected histogram of ``spec.particles`` walkers per source: the density evolved for
-    ``steps * dt`` by explicit finite-volume steps, many crops at once.
-
-    Flux through the face between cells i and i+1 (rows or columns): diffusive
-    ``D_i p_i - D_{i+1} p_{i+1}`` (the Ito form ``lap(D p)`` of the walk) plus drift
-    ``(g_i p_i + g_{i+1} p_{i+1}) / 2``; none through the crop's border (walkers that the
-    public code lets leave come back, where there they pile up on the border cells). Each
-    crop takes as many equal substeps as keep ``dt max(D, |g|) <= PDE_CFL`` (stable).
-    """
-    if not fields:
-        return []
-    total = spec.steps * spec.dt
-    need = [int(np.ceil(total * max(float(f.coef.max()), float(np.abs(f.gy).max()), float(np.abs(f.gx).max()), 1e-12) / PDE_CFL))
-            for f in fields]
-    out: list[np.ndarray | None] = [None] * len(fields)
-    order = sorted(range(len(fields)), key=lambda i: need[i])
-    for lo in range(0, len(order), PDE_BATCH):
-        chunk = order[lo : lo + PDE_BATCH]
-        substeps = max(max(need[i] for i in chunk), spec.steps)
-        for i, density in zip(chunk, _evolve([fields[i] for i in chunk], total / substeps, substeps)):
-            out[i] = density * np.float32(spec.particles)
-    return out  # type: ignore[return-value]
-
-
-PDE_BATCH = 64  # crops evolved together (padded to the largest)
-
-
-def _evolve(fields: Sequence[DiffusionField], dt: float, substeps: int) -> list[np.ndarray]:
-    shapes = np.array([f.coef.shape for f in fields])
-    b, (hm, wm) = len(fields), shapes.max(0)
-    p, coef, gy, gx = (np.zeros((b, hm, wm)) for _ in range(4))
-    for k, f in enumerate(fields):
-        h, w = f.coef.shape
-        coef[k, :h, :w], gy[k, :h, :w], gx[k, :h, :w] = f.coef, f.gy, f.gx
-        for sy, sx in f.sources:
-            p[k, int(min(max(sy, 0), h - 1)), int(min(max(sx, 0), w - 1))] += 1.0
-    rows, cols = np.arange(hm)[None, :, None], np.arange(wm)[None, None, :]
-    open_y = (rows[:, 1:] < shapes[:, 0, None, None] - 0) & (cols < shapes[:, 1, None, None])  # face below row i
-    open_x = (cols[:, :, 1:] < shapes[:, 1, None, None]) & (rows < shapes[:, 0, None, None])
-    for _ in range(substeps):
-        u, vy, vx = coef * p, gy * p, gx * p
-        flux_y = ((u[:, :-1] - u[:, 1:]) + 0.5 * (vy[:, :-1] + vy[:, 1:])) * open_y
-        flux_x = ((u[:, :, :-1] - u[:, :, 1:]) + 0.5 * (vx[:, :, :-1] + vx[:, :, 1:])) * open_x
-        p[:, :-1] -= dt * flux_y
-        p[:, 1:] += dt * flux_y
-        p[:, :, :-1] -= dt * flux_x
-        p[:, :, 1:] += dt * flux_x
-    return [np.maximum(p[k, :h, :w], 0.0).astype(np.float32) for k, (h, w) in enumerate(shapes)]

@@ -24,6 +24,8 @@ from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
+from skimage.segmentation._slic import _enforce_label_connectivity_cython  # skimage's own pass, as slic runs it
+from skimage.util import regular_grid
 
 CHUNK_ELEMENTS = 1 << 16  # padded pixels per batch: the working arrays stay in cache
 
@@ -31,8 +33,6 @@ CHUNK_ELEMENTS = 1 << 16  # padded pixels per batch: the working arrays stay in 
 @lru_cache(maxsize=4096)
 def _grid(h: int, w: int, n_segments: int) -> tuple[np.ndarray, np.ndarray, np.float32, int, int]:
     """Initial centres (y, x), spatial weight and window steps of skimage for a (h, w) crop."""
-    from skimage.util import regular_grid
-
     slices = regular_grid((1, h, w), n_segments)
     yy, xx = np.mgrid[:h, :w]
     cy, cx = yy[slices[1:]].ravel(), xx[slices[1:]].ravel()
@@ -57,8 +57,6 @@ def grey_slic(
     crops: Sequence[np.ndarray], n_segments: int, compactness: float, iterations: int = 10
 ) -> list[np.ndarray]:
     """``skimage.segmentation.slic(crop, n_segments, compactness, channel_axis=None)`` per crop."""
-    from skimage.segmentation._slic import _enforce_label_connectivity_cython
-
     out: list[np.ndarray | None] = [None] * len(crops)
     order = sorted(range(len(crops)), key=lambda i: crops[i].shape)
     start = 0

@@ -128,6 +128,20 @@ def otsu_level(hist: np.ndarray) -> int:
     return best if sigma[best] > 0 else 0
 
 
+def otsu_threshold(image: np.ndarray, bins: int = 256) -> float:
+    """``skimage.filters.threshold_otsu`` of a float image (foreground: ``image > threshold``)."""
+    flat = image.reshape(-1)
+    if np.all(flat == flat[0]):
+        return flat[0]
+    counts, edges = np.histogram(flat, bins=bins)
+    centres = (edges[:-1] + edges[1:]) / 2.0
+    counts = counts.astype(np.float32)
+    weight1, weight2 = np.cumsum(counts), np.cumsum(counts[::-1])[::-1]
+    mean1 = np.cumsum(counts * centres) / weight1
+    mean2 = (np.cumsum((counts * centres)[::-1]) / weight2[::-1])[::-1]
+    return centres[int(np.argmax(weight1[:-1] * weight2[1:] * (mean1[:-1] - mean2[1:]) ** 2))]
+
+
 def blur3(field: np.ndarray) -> np.ndarray:
     """``cv2.GaussianBlur(field, (3, 3), 0)`` for float32: kernel (1/4, 1/2, 1/4), BORDER_REFLECT_101."""
     f = np.asarray(field, dtype=np.float32)

@@ -14,7 +14,7 @@ from scipy import ndimage
 from skimage.filters import rank, threshold_otsu
 
 from methods._grey_slic import grey_slic
-from methods._imageops import Clahe, blur3, otsu_level, rank_entropy, rank_maximum, sorting_network
+from methods._imageops import Clahe, blur3, otsu_level, otsu_threshold, rank_entropy, rank_maximum, sorting_network
 
 
 def _clahe_reference(image: np.ndarray, clip: float = 1.0, tiles: int = 4) -> np.ndarray:
@@ -80,6 +80,14 @@ def test_otsu_level_splits_as_skimage_does() -> None:
         image[rng.random(image.shape) < 0.8] = 0  # mostly background, as the annotator's field
         level = otsu_level(np.bincount(image.ravel(), minlength=256))
         np.testing.assert_array_equal(image > level, image > threshold_otsu(image))
+
+
+def test_float_otsu_equals_skimage() -> None:
+    rng = np.random.default_rng(6)
+    for _ in range(10):
+        crop = (np.round(rng.random((13, 17)) ** 2 * 255) / 255).astype(np.float32)
+        assert otsu_threshold(crop) == threshold_otsu(crop)
+    assert otsu_threshold(np.full((3, 3), 0.5, np.float32)) == 0.5
 
 
 def test_blur3_is_the_quarter_half_quarter_kernel_with_reflect101() -> None:
