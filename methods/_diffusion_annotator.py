@@ -2,10 +2,10 @@
 
 ``Annotator(images, priors, ...)`` does all the work that the physical parameters do not
 change (CLAHE crops, gradients, entropies, superpixels, sources); ``labels(theta)`` then
-costs one walk, the fusion and the post-processing. The walk's random stream is fixed at
-construction (``walk_seed``): the same ``theta`` gives the same labels, and two values of
-``theta`` are compared under the same noise (common random numbers), so the labels move
-only because the physics moved.
+costs one walk, the fusion and the post-processing. ``walk="pde"`` is deterministic; for ``walk="particles"`` the random
+stream is fixed at construction (``walk_seed``): the same ``theta`` gives the same
+labels, and two values of ``theta`` are compared under the same noise (common random
+numbers), so the labels move only because the physics moved.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class Annotator:
         images: Sequence[np.ndarray],
         priors: Sequence[Sequence[TargetPrior]],
         prior: str = "both",
-        walk: str = "particles",
+        walk: str = "pde",
         crf: str = "exact",
         walk_seed: int = 0,
     ):

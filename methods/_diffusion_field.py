@@ -10,8 +10,9 @@ Per target (a size prior: class and box, see ``methods/mclc.py``):
 * superpixel prior: the SLIC segment (16 segments, compactness 0.32) under the point;
 * sources: the point and up to 5 local maxima (7x7) brighter than mean + 1.5 std of the crop
   that lie in that segment;
-* heat: the walk of ``WALKS[class]`` walkers per source (``methods/_diffusion_walk.py``),
-  3x3 Gaussian blur, divided by its maximum;
+* heat: the walk of ``WALKS[class]`` walkers per source (``methods/_diffusion_walk.py``), or
+  their expected density (``methods/_diffusion_pde.py``), 3x3 Gaussian blur, divided by
+  its maximum;
 * fused ``rho heat + (1 - rho) segment``; point targets times ``0.75 + 0.25 exp(-d^2 / 2 s^2)``
   (``s = max(1, max(h, w) / 4)``) around the point; the image field is the maximum over
   targets. ``methods/_diffusion_post.py`` turns it into the mask.

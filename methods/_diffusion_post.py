@@ -36,24 +36,24 @@ Box = tuple[int, int, int, int]
 def binarize(field: np.ndarray, crops: Sequence[Box] = ()) -> np.ndarray:
     """Global threshold of the 0..255 field: Otsu, or > 127 for a nearly empty field.
 
-    ``crops``: the regions outside of which the field is 0; when they do not overlap, the
-    histogram is counted on them alone (the rest adds to bin 0).
+    ``crops``: the regions outside of which the field is 0; when they do not overlap, only
+    they are scaled and counted (everything else adds to bin 0 and stays background).
     """
-    raw = (field * np.float32(255.0)).astype(np.uint8)
-    hist = _histogram(raw, crops)
-    if hist[1:].sum() > FEW_PIXELS:
-        return raw > otsu_level(hist)
-    return raw > 127
-
-
-def _histogram(raw: np.ndarray, crops: Sequence[Box]) -> np.ndarray:
     if not crops or _overlap(crops):
-        return np.bincount(raw.ravel(), minlength=256)
-    hist = np.zeros(256, np.int64)
-    for y0, y1, x0, x1 in crops:
-        hist += np.bincount(raw[y0:y1, x0:x1].ravel(), minlength=256)
-    hist[0] += raw.size - hist.sum()
-    return hist
+        raw = (field * np.float32(255.0)).astype(np.uint8)
+        return raw > _level(np.bincount(raw.ravel(), minlength=256))
+    parts = [(field[y0:y1, x0:x1] * np.float32(255.0)).astype(np.uint8) for y0, y1, x0, x1 in crops]
+    hist = sum(np.bincount(p.ravel(), minlength=256) for p in parts)
+    hist[0] += field.size - hist.sum()
+    level = _level(hist)
+    out = np.zeros(field.shape, bool)
+    for (y0, y1, x0, x1), part in zip(crops, parts):
+        out[y0:y1, x0:x1] = part > level
+    return out
+
+
+def _level(hist: np.ndarray) -> int:
+    return otsu_level(hist) if hist[1:].sum() > FEW_PIXELS else 127
 
 
 def _overlap(boxes: Sequence[Box]) -> bool:

@@ -77,7 +77,7 @@ def test_prior_diffusion_never_computes_the_superpixels(synthetic, priors, monke
 
 
 def test_theta_changes_the_field_and_the_labels(synthetic, priors) -> None:
-    a = _annotator(synthetic, priors)
+    a = _annotator(synthetic, priors, walk="particles")
     base_fields, base_labels = a.fields(), a.labels()
     for theta in ((2.0, 0.0, 0.0, 0.0), (0.0, 0.0, 3.0, 0.0)):  # D0 up; rho up
         assert any(not np.array_equal(x, y) for x, y in zip(base_fields, a.fields(theta)))
@@ -86,8 +86,8 @@ def test_theta_changes_the_field_and_the_labels(synthetic, priors) -> None:
 
 
 def test_particle_walk_follows_its_seed_and_the_pde_has_none(synthetic, priors) -> None:
-    runs = {ws: _annotator(synthetic, priors, walk_seed=ws).fields() for ws in (1, 1, 2)}
-    first = _annotator(synthetic, priors, walk_seed=1).fields()
+    runs = {ws: _annotator(synthetic, priors, walk="particles", walk_seed=ws).fields() for ws in (1, 2)}
+    first = _annotator(synthetic, priors, walk="particles", walk_seed=1).fields()
     assert all(np.array_equal(x, y) for x, y in zip(first, runs[1]))
     assert any(not np.array_equal(x, y) for x, y in zip(first, runs[2]))
     pde = [_annotator(synthetic[:6], priors[:6], walk="pde", walk_seed=ws).fields() for ws in (1, 2)]
@@ -95,7 +95,7 @@ def test_particle_walk_follows_its_seed_and_the_pde_has_none(synthetic, priors) 
 
 
 def test_method_labels_are_seeded_by_the_rng(synthetic) -> None:
-    method = Diffusion()
+    method = Diffusion(walk="particles")  # the rng draws the box sides and the walk's stream
     a = method.initial_labels(synthetic[:8], "centroid", np.random.default_rng(3))
     b = method.initial_labels(synthetic[:8], "centroid", np.random.default_rng(3))
     c = method.initial_labels(synthetic[:8], "centroid", np.random.default_rng(4))
@@ -142,3 +142,38 @@ def test_labels_beat_naive_points_and_the_crf_helps(synthetic, priors) -> None:
     exact = label_quality(_annotator(synthetic, priors, crf="exact").labels(), synthetic)["iou"]
     no_crf = label_quality(_annotator(synthetic, priors, crf="off").labels(), synthetic)["iou"]
     assert naive < 15 and min(lattice, exact) > 3 * naive and min(lattice, exact) > no_crf
+
+
+def _flat_field(size: int = 41, coef: float = 1.0) -> "DiffusionField":
+    from methods._diffusion_walk import DiffusionField
+
+    zero = np.zeros((size, size), np.float32)
+    return DiffusionField(zero, zero, np.full((size, size), coef), np.array([[size // 2, size // 2]], float))
+
+
+def test_pde_is_the_walks_diffusion_law() -> None:
+    """On a flat crop the walk spreads with variance 2 D T per axis; so does the PDE (no
+    noise), and both conserve the walkers."""
+    from methods._diffusion_pde import pde_heat
+    from methods._diffusion_walk import WalkSpec, particle_heat
+
+    spec = WalkSpec(4000, 40, 0.2)  # T = 8, D = 1: variance 16
+    pde = pde_heat([_flat_field()], spec)[0]
+    walk = particle_heat([_flat_field()], spec, np.random.default_rng(0))[0]
+    rows = np.arange(41, dtype=float)
+    for heat, tolerance in ((pde, 0.02), (walk, 0.08)):
+        assert heat.sum() == pytest.approx(4000, rel=1e-5)
+        p = heat.sum(1) / heat.sum()
+        mean = (p * rows).sum()
+        assert ((p * (rows - mean) ** 2).sum()) == pytest.approx(16.0, rel=tolerance)
+    assert (pde.sum(1) / pde.sum() * rows).sum() == pytest.approx(20.0, abs=1e-6)  # mass stays on the source's cell
+    assert (walk.sum(1) / walk.sum() * rows).sum() == pytest.approx(19.5, abs=0.2)  # walkers start at its corner
+
+
+def test_pde_follows_the_diffusivity_and_stays_in_the_crop() -> None:
+    from methods._diffusion_pde import pde_heat
+    from methods._diffusion_walk import WalkSpec
+
+    slow, fast = (pde_heat([_flat_field(15, c)], WalkSpec(1, 120, 0.4))[0] for c in (0.05, 3.0))
+    assert slow.max() > 5 * fast.max() and fast.sum() == pytest.approx(1.0, rel=1e-5)
+    assert fast.min() > 0.5 * fast.max()  # a long walk on a small crop fills it (no mass lost at the border)
