@@ -50,9 +50,16 @@ CENTRE_WEIGHT, CENTRE_SIGMA = 0.25, 0.25  # point_center_prior_w, point_center_p
 PRIORS = ("both", "diffusion", "superpixel")
 
 
+def physical_parameters(theta: Sequence[Any], tanh: Any = np.tanh) -> tuple[Any, Any, Any, Any]:
+    """``(D0, beta, rho, alpha)`` from ``theta`` as ``train.py`` maps them; with ``torch.tanh``
+    and a tensor ``theta`` the result carries gradients (the outer step's surrogate)."""
+    t1, t2, t3, t4 = (tanh(t) for t in theta)
+    return 3.2 * (1.0 + 0.3 * t1), 6.0 * (1.0 + 0.3 * t2), 0.84 + 0.05 * t3, 0.6 + 0.05 * t4
+
+
 @dataclass(frozen=True)
 class Physics:
-    """The four physical parameters, from the learnable ``theta`` as ``train.py`` maps them."""
+    """The four physical parameters of one annotation run (theta = 0: 3.2, 6, 0.84, 0.6)."""
 
     d0: float
     beta: float
@@ -60,10 +67,9 @@ class Physics:
     alpha: float
 
     @classmethod
-    def from_theta(cls, theta: Sequence[float] = (0.0, 0.0, 0.0, 0.0), tanh: Any = np.tanh) -> "Physics":
-        t1, t2, t3, t4 = (tanh(t) for t in theta)
-        values = (3.2 * (1.0 + 0.3 * t1), 6.0 * (1.0 + 0.3 * t2), 0.84 + 0.05 * t3, 0.6 + 0.05 * t4)
-        return cls(*(float(v) for v in values))  # Python floats: NumPy keeps the float32 maps float32, as there
+    def from_theta(cls, theta: Sequence[float] = (0.0, 0.0, 0.0, 0.0)) -> "Physics":
+        # Python floats: NumPy keeps the float32 maps float32 in products, as in the public code
+        return cls(*(float(v) for v in physical_parameters(theta)))
 
 
 @dataclass

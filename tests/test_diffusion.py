@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from skimage.segmentation import slic
 
 from benchmark.cells import parse_spec
@@ -16,7 +17,7 @@ from benchmark.pseudolabels import label_quality, visible_samples
 from benchmark.registry import METHODS
 from methods import _diffusion_field
 from methods._diffusion_annotator import Annotator
-from methods._diffusion_field import Physics, grown_box
+from methods._diffusion_field import Physics, grown_box, physical_parameters
 from methods._diffusion_post import binarize
 from methods.diffusion import BOX_SIDES, Diffusion
 from methods.mclc import gt_priors
@@ -42,6 +43,10 @@ def test_theta_maps_to_the_public_physics() -> None:
     assert Physics.from_theta() == Physics(3.2, 6.0, 0.84, 0.6)
     big = Physics.from_theta((50.0, -50.0, 50.0, -50.0))  # tanh saturates: the public code's bounds
     assert dataclasses.astuple(big) == pytest.approx((3.2 * 1.3, 6.0 * 0.7, 0.89, 0.55))
+    theta = torch.zeros(4, requires_grad=True)  # the outer step differentiates the same map
+    d0, beta, rho, alpha = physical_parameters(theta, torch.tanh)
+    (d0 + beta + rho + alpha).backward()
+    assert theta.grad.tolist() == pytest.approx([3.2 * 0.3, 6.0 * 0.3, 0.05, 0.05])
 
 
 def test_prior_superpixel_is_the_segment_under_each_point(synthetic, priors) -> None:
