@@ -97,7 +97,12 @@ def _range_table(srgb: float, channels: int) -> np.ndarray:
 
 
 class _GreyStack:
-    """The exact bilateral kernel of B grey crops of one size, their grey levels as colour classes."""
+    """The exact bilateral kernel of B grey crops of one size, their grey levels as colour classes.
+
+    ``K x`` = ``sum_u r(c_i, u) [ky (x)(u) kx]_i``: the values split by class into a (B, H, U, W)
+    grid (one nonzero per pixel), the row and column Gaussians as matrix products, and the
+    colour Gaussian as a weighted sum over the classes at each pixel.
+    """
 
     def __init__(self, grey: np.ndarray, sxy: float, srgb: float, channels: int):
         b, h, w = grey.shape
@@ -108,23 +113,24 @@ class _GreyStack:
         rank = np.cumsum(present, axis=1) - 1
         inverse = np.take_along_axis(rank, flat, axis=1)  # (B, N): class of each pixel
         u = int(present.sum(1).max())
-        levels = np.full((b, u), 1 << 20, np.int64)  # padded classes: far from every grey level
+        levels = np.full((b, u), 4096, np.int16)  # padded classes: far from every grey level
         crops, values = np.nonzero(present)
         levels[crops, rank[crops, values]] = values
-        distance = np.minimum(np.abs(levels[:, None, :, None] - flat.reshape(b, h, 1, w)), 256)
-        self.range_grid = _range_table(float(srgb), channels)[distance]  # (B, H, U, W): r(c_i, u)
+        distance = np.abs(levels[:, None, :, None] - grey.reshape(b, h, 1, w).astype(np.int16))
+        self.range_grid = _range_table(float(srgb), channels)[np.minimum(distance, 256)]  # (B, H, U, W): r(c_i, u)
         rows, cols = np.divmod(np.arange(n), w)
-        slots = (inverse * w + cols)[:, None, :] + (np.arange(h) * u * w)[None, :, None]  # (B, H, N)
-        self.slots = (slots + (np.arange(b) * h * u * w)[:, None, None]).reshape(-1)
-        self.ky_rows = _gauss_1d(h, sxy)[:, rows].astype(np.float32)  # (H, N)
+        self.scatter = ((np.arange(b)[:, None] * h + rows[None, :]) * u + inverse) * w + cols[None, :]  # (B, N)
+        self.ky = _gauss_1d(h, sxy).astype(np.float32)
         self.kx = _gauss_1d(w, sxy).astype(np.float32)
+        self.split = np.zeros(b * h * u * w, np.float32)
         self.shape = (b, h, u, w)
 
     def __call__(self, values: np.ndarray) -> np.ndarray:
         """(B, N) -> (B, N): ``K x`` of each crop."""
         b, h, u, w = self.shape
-        rows = np.zeros(b * h * u * w, np.float32)
-        np.add.at(rows, self.slots, (self.ky_rows[None] * values.astype(np.float32)[:, None, :]).reshape(-1))
+        self.split.fill(0.0)
+        self.split[self.scatter] = values
+        rows = np.matmul(self.ky, self.split.reshape(b, h, u * w))  # (B, H, U W); ky is symmetric
         blurred = (rows.reshape(-1, w) @ self.kx).reshape(b, h, u, w)  # kx is symmetric
         return np.einsum("byux,byux->byx", self.range_grid, blurred).reshape(b, h * w).astype(np.float64)
 

@@ -96,13 +96,20 @@ def gt_priors(
     label point that lies on the component (else the one nearest its centroid): the
     floored centroid for centroid labels, as the public code uses.
     """
-    labels, n = ndimage.label(mask > 0, structure=np.ones((3, 3), bool))
+    fg = mask > 0
+    rows_any, cols_any = np.flatnonzero(fg.any(1)), np.flatnonzero(fg.any(0))
+    if len(rows_any) == 0:
+        return []
+    oy, ox = int(rows_any[0]), int(cols_any[0])  # label only the bounding box of the masks (same components)
+    labels = np.zeros(mask.shape, np.int32)
+    labels[oy : rows_any[-1] + 1, ox : cols_any[-1] + 1] = ndimage.label(
+        fg[oy : rows_any[-1] + 1, ox : cols_any[-1] + 1], structure=np.ones((3, 3), bool))[0]
     pts = np.asarray(points, dtype=np.int64).reshape(-1, 2)
     on = labels[pts[:, 0], pts[:, 1]]
     out = []
-    for k, region in enumerate(ndimage.find_objects(labels), start=1):
-        rows, cols = np.nonzero(labels[region] == k)
-        cy, cx = rows.mean() + region[0].start, cols.mean() + region[1].start
+    for k, region in enumerate(ndimage.find_objects(labels[oy : rows_any[-1] + 1, ox : cols_any[-1] + 1]), start=1):
+        rows, cols = np.nonzero(labels[oy : rows_any[-1] + 1, ox : cols_any[-1] + 1][region] == k)
+        cy, cx = rows.mean() + (region[0].start + oy), cols.mean() + (region[1].start + ox)
         cls = size_class(len(rows))
         box = prior_box((cy, cx), cls, mask.shape, rng, sides)
         if len(pts) == 0:
