@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from methods._permutohedral import Permutohedral
 
 EXACT_CHUNK = 1 << 20  # (crop, row, class, column) cells per stack
+DENSE_ROWS = 24  # up to this height the row pass is a matrix product, above it a scatter
 
 
 def lattice_crf_batch(
@@ -120,6 +121,10 @@ class _GreyStack:
         self.range_grid = _range_table(float(srgb), channels)[np.minimum(distance, 256)]  # (B, H, U, W): r(c_i, u)
         rows, cols = np.divmod(np.arange(n), w)
         self.scatter = ((np.arange(b)[:, None] * h + rows[None, :]) * u + inverse) * w + cols[None, :]  # (B, N)
+        if h > DENSE_ROWS:  # tall crops: the row pass as a scatter of each pixel's column of ky
+            slots = (inverse * w + cols)[:, None, :] + (np.arange(h) * u * w)[None, :, None]  # (B, H, N)
+            self.row_slots = (slots + (np.arange(b) * h * u * w)[:, None, None]).reshape(-1)
+            self.ky_rows = _gauss_1d(h, sxy)[:, rows].astype(np.float32)  # (H, N)
         self.ky = _gauss_1d(h, sxy).astype(np.float32)
         self.kx = _gauss_1d(w, sxy).astype(np.float32)
         self.split = np.zeros(b * h * u * w, np.float32)
@@ -129,8 +134,12 @@ class _GreyStack:
         """(B, N) -> (B, N): ``K x`` of each crop."""
         b, h, u, w = self.shape
         self.split.fill(0.0)
-        self.split[self.scatter] = values
-        rows = np.matmul(self.ky, self.split.reshape(b, h, u * w))  # (B, H, U W); ky is symmetric
+        if h > DENSE_ROWS:
+            np.add.at(self.split, self.row_slots, (self.ky_rows[None] * values.astype(np.float32)[:, None, :]).reshape(-1))
+            rows = self.split
+        else:
+            self.split[self.scatter] = values
+            rows = np.matmul(self.ky, self.split.reshape(b, h, u * w))  # (B, H, U W); ky is symmetric
         blurred = (rows.reshape(-1, w) @ self.kx).reshape(b, h, u, w)  # kx is symmetric
         return np.einsum("byux,byux->byx", self.range_grid, blurred).reshape(b, h * w).astype(np.float64)
 

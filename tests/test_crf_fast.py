@@ -87,7 +87,7 @@ def test_lattice_groups_are_independent_problems() -> None:
 
 def test_exact_batch_equals_box_by_box() -> None:
     rng = np.random.default_rng(7)
-    crops = [_crop(rng, h, w) for h, w in ((9, 12), (9, 12), (20, 17), (4, 6), (9, 12))]  # one stack of three
+    crops = [_crop(rng, h, w) for h, w in ((9, 12), (9, 12), (20, 17), (4, 6), (9, 12), (30, 9))]  # a stack of three; a tall one
     fgs, greys = [c[0] for c in crops], [c[1][..., 0] for c in crops]
     for fg, c, d in zip(fgs, crops, exact_crf_batch(fgs, greys, 5, channels=3, **SETTINGS)):
         np.testing.assert_allclose(d, two_label_crf(fg, c[1], 5, **SETTINGS), atol=1e-3)
