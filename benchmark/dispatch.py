@@ -21,16 +21,19 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from benchmark.cells import Cell, config_key, parse_spec
-from benchmark.engine import RunOptions, run_cell
 from benchmark.errors import ConfigError, UnknownNameError
 from benchmark.resolve import ResolvedCell, resolve
 from benchmark.schema import SCHEMA_VERSION, Record
 from benchmark.store import Store
 
+if TYPE_CHECKING:  # the engine imports torch: planning and status do without it
+    from benchmark.engine import RunOptions
+
 Echo = Callable[[str], None]
+Review = Callable[[ResolvedCell, "Record | None"], str]  # benchmark.staleness.Review: done | stale | todo | redo
 
 
 def _stderr(line: str) -> None:
@@ -55,8 +58,9 @@ class Plan:
     """What a run will do: every cell resolved, split into finished and to-do."""
 
     resolved: list[ResolvedCell]
-    done: list[ResolvedCell] = field(default_factory=list)
+    done: list[ResolvedCell] = field(default_factory=list)  # stale ones included, unless rerun
     todo: list[ResolvedCell] = field(default_factory=list)
+    verdicts: dict[str, str] = field(default_factory=dict)  # key -> done | stale | todo | redo (clear first)
 
 
 # registered names -----------------------------------------------------------------------
@@ -151,8 +155,14 @@ def suite_size(suite: Any) -> tuple[int, list[str]]:
 
 # planning -------------------------------------------------------------------------------
 def preflight(resolved: list[ResolvedCell], options: RunOptions) -> None:
-    """Fail before any training if a dataset folder is missing (clear error, nothing lost)."""
+    """Fail before any training if a dataset folder is missing or a file in it is bad
+    (each split is read into its Arrow cache now: one clear error, nothing lost)."""
+    from benchmark.data.loader import ensure_cached
+
     check_datasets({rc.cell.dataset for rc in resolved}, options)
+    for dataset in sorted({rc.cell.dataset for rc in resolved}):
+        for split in ("train", "test"):
+            ensure_cached(dataset, split, options.data_root, options.cache_dir)
 
 
 def check_datasets(names: Iterable[str], options: RunOptions) -> None:
@@ -169,11 +179,13 @@ def check_datasets(names: Iterable[str], options: RunOptions) -> None:
             layout.dataset_folder(root, folder)
 
 
-def plan(cells: list[Cell], store: Store) -> Plan:
+def plan(cells: list[Cell], store: Store, review: Review | None = None) -> Plan:
     """Resolve every cell first, so a bad name fails before anything runs.
 
     Unregistered names are reported all at once; cells that resolve to the same key
     (``diffusion`` and ``diffusion[prior=both]`` when ``both`` is the default) run once.
+    ``review`` (``benchmark.staleness.Review``) says which done records are stale and
+    which cells are rerun from scratch; without it a done record is done.
     """
     missing = unregistered_names([c.detector for c in cells], [c.method for c in cells], [c.dataset for c in cells])
     if missing:
@@ -191,7 +203,10 @@ def plan(cells: list[Cell], store: Store) -> Plan:
             resolved.append(rc)
     p = Plan(resolved)
     for rc in resolved:
-        (p.done if store.status(rc.key) == "done" else p.todo).append(rc)
+        record = store.read(rc.key)
+        done = record is not None and record.get("status") == "done"
+        p.verdicts[rc.key] = review(rc, record) if review is not None else ("done" if done else "todo")
+        (p.todo if p.verdicts[rc.key] in ("todo", "redo") else p.done).append(rc)
     return p
 
 
@@ -316,6 +331,9 @@ def run_serial(
     settings: DispatchSettings | None = None,
 ) -> list[Record]:
     """One cell after another in this process; ``settings`` other than ``echo`` do not apply."""
+    from benchmark.engine import run_cell
+    from benchmark.progress import epoch_lines
+
     if settings is not None and echo is _stderr:
         echo = settings.echo
     records = []
@@ -328,7 +346,8 @@ def run_serial(
         echo(f"[{i}/{len(todo)}] {rc.cell.name} ({rc.key}) ...")
         t = time.perf_counter()
         with Heartbeat(store, rc.key, "serial", rc.profile.epochs) as beat:
-            record = run_cell(rc.cell, store, options, on_epoch=beat.epoch)
+            on_epoch = epoch_lines(beat.epoch, rc, options, echo, f"[{i}/{len(todo)}]")
+            record = run_cell(rc.cell, store, options, on_epoch=on_epoch)
         records.append(record)
         elapsed = time.perf_counter() - start
         eta = elapsed / i * (len(todo) - i)

@@ -29,6 +29,7 @@ from benchmark.data.loader import load_split
 from benchmark.data.split import Split
 from benchmark.data.training import TrainingData
 from benchmark.data.transforms import norm_stats
+from benchmark.fingerprints import record_fingerprints
 from benchmark.inference import autocast, predict_probs
 from benchmark.profiles import Profile
 from benchmark.pseudolabels import label_quality
@@ -37,6 +38,7 @@ from benchmark.resolve import ResolvedCell, resolve
 from benchmark.schema import SCHEMA_VERSION, Evaluation, Record
 from benchmark.seeding import seed_everything, seed_hash
 from benchmark.store import Store
+from benchmark.variants import variant_key
 from detectors.base import WithTargetPrior, build_detector
 from methods.base import MethodContext
 
@@ -75,7 +77,7 @@ def make_optimizer(model: torch.nn.Module, profile: Profile) -> torch.optim.Opti
     if name == "adam":
         return torch.optim.Adam(params, lr=profile.lr, weight_decay=profile.weight_decay)
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=profile.lr, weight_decay=profile.weight_decay or 0.01)
+        return torch.optim.AdamW(params, lr=profile.lr, weight_decay=profile.weight_decay)  # 0 means 0
     if name == "adagrad":
         return torch.optim.Adagrad(params, lr=profile.lr, weight_decay=profile.weight_decay)
     if name == "sgd":
@@ -119,7 +121,7 @@ class _Run:
         )
         self.norm = (spec.mean, spec.std) if spec.mean is not None else norm_stats(self.train.samples)
         self.channels = self.profile.in_channels
-        seed_everything(self.cell.init_seed)
+        seed_everything(self.rc.init_seed)
         self.model = build_detector(self.cell.detector, in_channels=self.channels, width=self.profile.detector_width)
         if self.profile.target_prior is not None:
             self.model = WithTargetPrior(
@@ -136,7 +138,7 @@ class _Run:
             label_type=self.cell.labels,
             profile=self.profile,
             labels=[np.zeros(s.shape, np.float32) for s in self.train.samples],
-            rng=np.random.default_rng(seed_hash("method", self.cell.init_seed)),
+            rng=np.random.default_rng(seed_hash("method", self.rc.init_seed)),
             workdir=workdir,
             predict=self.predict_train,
             device=self.device,
@@ -147,7 +149,7 @@ class _Run:
             cache_dir=options.cache_dir,
         )
         self.training = TrainingData(
-            self.train.samples, self.ctx.labels, self.cell.labels, self.norm, self.channels, self.profile, self.cell.data_seed
+            self.train.samples, self.ctx.labels, self.cell.labels, self.norm, self.channels, self.profile, self.rc.data_seed
         )
         self.history: list[dict[str, Any]] = []
         self.label_quality: list[dict[str, float]] = []
@@ -234,7 +236,7 @@ class _Run:
         return quality
 
     def train_epoch(self, epoch: int) -> dict[str, Any]:
-        torch.manual_seed(seed_hash(self.cell.init_seed, "epoch", epoch))
+        torch.manual_seed(seed_hash(self.rc.init_seed, "epoch", epoch))
         self.ctx.epoch = epoch
         indices = self.method.epoch_indices(epoch, self.ctx)
         loader = self.training.loader(epoch, indices)
@@ -311,12 +313,13 @@ def _base_record(rc: ResolvedCell, suite: str) -> Record:
     return {
         "schema_version": SCHEMA_VERSION,
         "key": rc.key,
+        "variant": variant_key(rc.config),  # the key less the seed: what reports average over
         "name": rc.cell.name,
         "suite": suite,
         "cell": rc.config["cell"],
         "config": rc.config,
         "method": {**rc.method.describe(), "spec": rc.cell.method_spec},
-        "seeds": {"seed": rc.cell.seed, "data_seed": rc.cell.data_seed, "init_seed": rc.cell.init_seed},
+        "seeds": rc.seeds,
     }
 
 
@@ -382,6 +385,7 @@ def _run_and_record(
             "norm": {"mean": run.norm[0], "std": run.norm[1]},
             "repairs": sorted(set(run.train.repairs + run.test.repairs)),
         }
+        record["fingerprints"] = record_fingerprints(rc, run.train.fingerprint, run.test.fingerprint)  # staleness
         record["timing"] = {
             "train_seconds": run.train_seconds,
             "eval_seconds": run.eval_seconds,

@@ -50,6 +50,8 @@ class Profile:
         if unknown:
             raise ConfigError(f"unknown profile field(s) {unknown}; known: {sorted(known)}")
         clean = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
+        if str(clean.get("optimizer", self.optimizer)).lower() == "adamw" != self.optimizer.lower():
+            clean.setdefault("weight_decay", 0.01)  # switching to AdamW without a decay: AdamW's own default
         return dataclasses.replace(self, **clean)
 
     def to_dict(self) -> dict[str, Any]:

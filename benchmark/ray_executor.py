@@ -127,7 +127,7 @@ def cell_trainable(
         raise CellFailed(f"{cell.name}: {error.get('type')}: {error.get('message')}")
     # a last result even when no epoch ran here (resumed after the final epoch): Tune's
     # built-in progress callback prints "Trial ... completed" for trials without one
-    tune.report({"epoch": epochs, "epochs": epochs, "status": "done"})
+    tune.report({"epoch": epochs, "epochs": epochs, "status": "done", "key": rc.key})  # the driver reads these, not clocks
 
 
 # driver side ----------------------------------------------------------------------------
@@ -155,7 +155,7 @@ class GridProgress(Callback):
         self.done: set[str] = set()
         self.failed: set[str] = set()
         self.attempts: dict[str, int] = {}
-        self.first_start: dict[str, float] = {}  # wall clock, to tell this run's records from older ones
+        self.before = {key: store.stamp(key) for key in self.cells}  # a record unlike this is this run's (no clocks)
         self.start = time.perf_counter()
         self.last_line = self.start
         self.tty = sys.stderr.isatty() if tty is None else tty
@@ -210,7 +210,6 @@ class GridProgress(Callback):
         key = self._key(trial)
         rc = self.cells.get(key)
         self.attempts[key] = self.attempts.get(key, 0) + 1
-        self.first_start.setdefault(key, time.time())
         self.running[key] = (0, rc.profile.epochs if rc else 0)
         name = rc.cell.name if rc else key
         attempt = self.attempts[key]
@@ -222,6 +221,9 @@ class GridProgress(Callback):
             self.running[key] = (int(result["epoch"]), int(result.get("epochs") or self.running[key][1]))
         if self.bar is not None:
             self._say()
+        elif "iou" in result and key in self.cells:  # a log file shows each evaluated epoch too
+            self.echo(f"{self.cells[key].cell.name} epoch {result['epoch']}/{result.get('epochs')}: "
+                      f"loss {result['loss']:.4f}, IoU {result['iou']:.2f}")
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         key = self._key(trial)
@@ -244,8 +246,7 @@ class GridProgress(Callback):
         self.running.pop(key, None)
         rc = self.cells.get(key)
         text = _error_text(trial)
-        path = self.store.record_path(key)
-        fresh = path.is_file() and path.stat().st_mtime >= self.first_start.get(key, 0.0) - 1.0
+        fresh = self.store.stamp(key) != self.before.get(key)  # rewritten since launch: by this run's trial
         record = self.store.read(key) if fresh else None
         if rc is not None and record is None:
             _write_lost_record(rc, self.store, text)  # the worker died before run_cell could write
@@ -368,7 +369,8 @@ def run_ray(todo: list[ResolvedCell], store: Store, options: RunOptions, setting
     if not todo:
         return []
     echo = settings.echo
-    t0, since = time.perf_counter(), time.time() - 1.0
+    t0 = time.perf_counter()
+    before = {rc.key: store.stamp(rc.key) for rc in todo}
     started = connect(settings.address)
     quiet = {name: logging.getLogger(name).level for name in NOISY_LOGGERS}
     try:
@@ -412,7 +414,7 @@ def run_ray(todo: list[ResolvedCell], store: Store, options: RunOptions, setting
         for name in NOISY_LOGGERS:  # trial errors are reported by GridProgress, once, with the cell's name
             logging.getLogger(name).setLevel(logging.CRITICAL)
         try:
-            tuner.fit()
+            results = tuner.fit()
         finally:
             progress.close()
         echo(f"ray: {progress.status_line()}")
@@ -421,9 +423,16 @@ def run_ray(todo: list[ResolvedCell], store: Store, options: RunOptions, setting
             logging.getLogger(name).setLevel(level)
         if started:
             ray.shutdown()
-    # this run's records only: a failed record from an earlier run is not this run's result
-    paths = {rc.key: store.record_path(rc.key) for rc in todo}
-    written = [key for key, path in paths.items() if path.is_file() and path.stat().st_mtime >= since]
+    reported = {r.metrics.get("key") for r in results if r.metrics and r.metrics.get("status") == "done"}
+    return records_of_this_run(store, before, reported)
+
+
+def records_of_this_run(store: Store, before: dict[str, str | None], reported: Iterable[str] = ()) -> list[Record]:
+    """The records this run wrote: those its trials reported done, and those rewritten since
+    launch (a failed cell's record). Content, not file times: on shared storage the file
+    server's clock and the driver's may disagree by minutes."""
+    reported = set(reported)
+    written = [key for key, stamp in before.items() if key in reported or store.stamp(key) != stamp]
     return [r for r in (store.read(key) for key in written) if r is not None]
 
 

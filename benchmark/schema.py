@@ -38,6 +38,7 @@ class EpochLog(TypedDict, total=False):
 class Record(TypedDict, total=False):
     schema_version: int
     key: str
+    variant: str  # the key less the seed: reports average the seeds of one variant
     name: str
     suite: str
     status: Literal["done", "failed"]
@@ -51,5 +52,6 @@ class Record(TypedDict, total=False):
     label_quality: list[dict[str, float]]  # IoU of the training labels vs ground truth, by epoch
     history: list[EpochLog]
     timing: dict[str, float]
+    fingerprints: dict[str, Any]  # data content hashes, pointbench version, plugin distributions (staleness)
     provenance: dict[str, Any]
     error: dict[str, str]

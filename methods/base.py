@@ -19,18 +19,28 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
 
 import numpy as np
-import torch
 
-from benchmark import losses
 from benchmark.data.points import point_map
 from benchmark.data.split import Sample
 from benchmark.errors import ConfigError
+from benchmark.lazy import lazy_module
 from benchmark.profiles import Profile
 from benchmark.registry import METHODS
-from detectors.base import DetectorOutput
+
+losses = lazy_module("benchmark.losses")  # torch loads with the first loss: resolving a cell needs no torch
+if TYPE_CHECKING:
+    import torch
+
+    from detectors.base import DetectorOutput
+
+
+def _cpu() -> "torch.device":
+    import torch
+
+    return torch.device("cpu")
 
 
 @dataclass
@@ -44,7 +54,7 @@ class MethodContext:
     rng: np.random.Generator
     workdir: Path
     predict: Callable[[Sequence[int]], list[np.ndarray]]  # probability maps of training images
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    device: torch.device = field(default_factory=_cpu)
     state: dict[str, Any] = field(default_factory=dict)  # checkpointed with the labels
     dataset: str = ""
     detector: str = ""  # registry name: methods whose rule differs by detector family (PAL) read it

