@@ -15,11 +15,11 @@ from typing import Sequence
 import numpy as np
 
 from methods._diffusion_field import Physics, image_fields, prepare_targets
+from methods._diffusion_options import WALKS
 from methods._diffusion_field import grown_box
 from methods._diffusion_post import BoxRefiner, binarize
 from methods.mclc import TargetPrior
 
-WALKS = ("particles", "pde")
 
 
 class Annotator:

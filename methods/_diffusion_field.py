@@ -31,6 +31,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from methods._diffusion_options import PRIORS
 from methods._diffusion_pde import pde_heat
 from methods._diffusion_walk import DiffusionField, WalkSpec, particle_heat
 from methods._grey_slic import grey_slic
@@ -47,7 +48,6 @@ CROP_MARGIN = 4
 SEGMENTS, COMPACTNESS = 16, 0.32
 EXTRA_SOURCES, PEAK_WINDOW, PEAK_SIGMAS = 5, 7, 1.5
 CENTRE_WEIGHT, CENTRE_SIGMA = 0.25, 0.25  # point_center_prior_w, point_center_prior_sigma
-PRIORS = ("both", "diffusion", "superpixel")
 
 
 def physical_parameters(theta: Sequence[Any], tanh: Any = np.tanh) -> tuple[Any, Any, Any, Any]:

@@ -24,10 +24,10 @@ from typing import Sequence
 import numpy as np
 
 from methods._crf_batch import crop_lattice, exact_crf_batch, lattice_crf_batch
+from methods._diffusion_options import CRF_KERNELS
 from methods._imageops import otsu_level
 
 CRF_SETTINGS = dict(iterations=5, bilateral_sxy=8.0, bilateral_srgb=10.0, bilateral_compat=110.0)  # train.py
-CRF_KERNELS = ("lattice", "exact", "off")
 FEW_PIXELS = 10
 
 Box = tuple[int, int, int, int]

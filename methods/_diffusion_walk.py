@@ -45,9 +45,10 @@ class DiffusionField:
 
 @lru_cache(maxsize=1)
 def _normal_table() -> np.ndarray:
-    import torch  # already loaded with the method contract; scipy.special would cost a second to import
+    from statistics import NormalDist  # the standard library's inverse CDF: no scipy.special/torch import
 
-    table = torch.special.ndtri((torch.arange(65536, dtype=torch.float64) + 0.5) / 65536).numpy()
+    inverse = NormalDist().inv_cdf
+    table = np.array([inverse((k + 0.5) / 65536) for k in range(65536)])
     return (table / np.sqrt(np.mean(table**2))).astype(np.float32)
 
 

@@ -33,18 +33,20 @@ privileged, the record says so); ``size_prior="points"`` reads only the point an
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
-import torch
 
 from benchmark.data.split import Sample
 from benchmark.errors import ConfigError
-from methods._diffusion_annotator import WALKS, Annotator
-from methods._diffusion_field import PRIORS
-from methods._diffusion_post import CRF_KERNELS
+from methods._diffusion_options import CRF_KERNELS, PRIORS, WALKS
 from methods.base import Method, MethodContext, register_method
 from methods.mclc import TargetPrior, gt_priors, point_priors
+
+if TYPE_CHECKING:  # resolving a cell imports this module: no torch, no annotator until labels are made
+    import torch
+
+    from methods._diffusion_annotator import Annotator
 
 # generate_single_point_Prior.py of the public code: as MCLC's, but a point's right side is drawn too
 BOX_SIDES: dict[str, tuple[tuple[int, int], ...]] = {
@@ -62,9 +64,9 @@ class _PrivilegedIfGT:
         return True if obj is None else obj.options["size_prior"] == "gt"
 
 
-def soft_iou_per_sample(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
+def soft_iou_per_sample(logits: "torch.Tensor", target: "torch.Tensor", smooth: float = 1.0) -> "torch.Tensor":
     """The public code's SoftIoU: one value per sample (smooth 1), then their mean."""
-    pred = torch.sigmoid(logits.float()).flatten(1)
+    pred = logits.float().sigmoid().flatten(1)
     target = target.flatten(1)
     inter = (pred * target).sum(1)
     return (1.0 - (inter + smooth) / (pred.sum(1) + target.sum(1) - inter + smooth)).mean()
@@ -117,8 +119,10 @@ class Diffusion(Method):
             return gt_priors(sample.mask, points, rng, BOX_SIDES)
         return point_priors(sample.image, points, rng, BOX_SIDES)
 
-    def annotator(self, samples: Sequence[Sample], label_type: str, rng: np.random.Generator) -> Annotator:
+    def annotator(self, samples: Sequence[Sample], label_type: str, rng: np.random.Generator) -> "Annotator":
         """The prepared annotator of a split: box sides and the walk's stream drawn from ``rng``."""
+        from methods._diffusion_annotator import Annotator
+
         priors = [self.priors(s, label_type, rng) for s in samples]
         o = self.options
         return Annotator([s.image for s in samples], priors, o["prior"], o["walk"], o["crf"],
@@ -130,7 +134,7 @@ class Diffusion(Method):
         """Pseudo-masks at ``theta = 0``."""
         return self.annotator(samples, label_type, rng).labels()
 
-    def output_loss(self, logits: torch.Tensor, batch: dict[str, torch.Tensor], ctx: MethodContext) -> torch.Tensor:
+    def output_loss(self, logits: "torch.Tensor", batch: dict[str, "torch.Tensor"], ctx: MethodContext) -> "torch.Tensor":
         return soft_iou_per_sample(logits, batch["label"])
 
     def paper_overrides(self) -> dict[str, Any]:
