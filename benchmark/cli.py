@@ -125,7 +125,7 @@ def _run_options(args: argparse.Namespace):
 
 
 def _dispatch_settings(args: argparse.Namespace, suite: Any):
-    from benchmark.dispatch import DispatchSettings
+    from benchmark.executor import DispatchSettings
 
     return DispatchSettings(
         address=args.address,
@@ -150,7 +150,9 @@ def _choose_executor(args: argparse.Namespace) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from benchmark.dispatch import EXECUTORS, busy_elsewhere, check_registered, plan, preflight
+    from benchmark.dispatch import check_registered, plan, preflight
+    from benchmark.executor import get_executor
+    from benchmark.liveness import busy_elsewhere
     from benchmark.staleness import Review, check_patterns
     from benchmark.store import Store
 
@@ -172,7 +174,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if work.verdicts[rc.key] == "redo":
             store.retire(rc.key)  # its old record aside, its checkpoint gone: from scratch
     _say_plan(args, suite, store, work, review, todo, busy)
-    records = EXECUTORS[args.executor](todo, store, options, settings=_dispatch_settings(args, suite))
+    records = get_executor(args.executor)(todo, store, options, settings=_dispatch_settings(args, suite))
     keys = {rc.key for rc in work.resolved}
     _print_report(args, [r for r in store.records() if r["key"] in keys])
     return _run_outcome(store, todo, records)
@@ -199,7 +201,7 @@ def _say_plan(args: argparse.Namespace, suite: Any, store: Any, work: Any, revie
 
 def _run_outcome(store: Any, todo: list, records: list[dict]) -> int:
     """1 if a cell failed or did not finish; cells another run finished or holds are not ours."""
-    from benchmark.dispatch import cell_state
+    from benchmark.liveness import cell_state
 
     for r in records:
         if r["status"] != "done":
@@ -218,7 +220,8 @@ def _run_outcome(store: Any, todo: list, records: list[dict]) -> int:
 
 def _run_labels(args: argparse.Namespace, suite: Any) -> int:
     """A ``kind = "labels"`` suite: pseudo-label quality per method x dataset x labels x seed."""
-    from benchmark.dispatch import check_datasets, label_jobs, run_label_jobs
+    from benchmark.dispatch import check_datasets
+    from benchmark.label_jobs import label_jobs, run_label_jobs
     from benchmark.staleness import Review, check_patterns
     from benchmark.store import Store
 
@@ -366,7 +369,9 @@ def _table(rows: list[dict], columns: list[str]) -> str:
 def cmd_status(args: argparse.Namespace) -> int:
     """Counts and names per state; "running" means a live heartbeat (this or another host);
     "stale" a done record whose inputs changed (benchmark.staleness.STALE_RULE)."""
-    from benchmark.dispatch import STATES, cell_state, check_registered, label_jobs, plan, unregistered_names
+    from benchmark.dispatch import check_registered, plan, unregistered_names
+    from benchmark.label_jobs import label_jobs
+    from benchmark.liveness import STATES, cell_state
     from benchmark.resolve import PROTOCOL_VERSION
     from benchmark.staleness import Review
     from benchmark.store import Store
@@ -418,35 +423,23 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 # labels -----------------------------------------------------------------------------
 def cmd_labels(args: argparse.Namespace) -> int:
-    from benchmark.bench.common import one_core
-    from benchmark.cells import parse_spec
-    from benchmark.data.loader import load_split
-    from benchmark.pseudolabels import cached_initial_labels, label_quality
-    from benchmark.registry import DATASETS, METHODS
+    from benchmark.label_jobs import LabelJob, score_labels
 
-    name, options = parse_spec(args.method)
-    method = METHODS.get(name)(**options)
-    dataset = DATASETS.resolve_name(args.dataset)
-    if args.labels not in method.label_types:
-        raise PointbenchError(f"method {method.name!r} takes labels {'/'.join(method.label_types)}, not {args.labels!r}")
-    split = load_split(dataset, args.split, args.data_root, args.cache_dir)
-    if any(s.mask is None for s in split.samples):
-        raise PointbenchError(f"{dataset} {args.split} has images without masks; label quality needs the masks")
-    with one_core() as pinned:
-        made = cached_initial_labels(
-            method, split.samples, dataset, split.fingerprint, args.labels, args.seed,
-            Path(args.cache_dir) if args.cache_dir else None, force=args.force, progress=sys.stderr.isatty(),
-        )
-    quality = label_quality(made.labels, split.samples)
+    job = LabelJob(args.method, args.dataset, args.labels, args.seed, args.split)
+    method, identity, _ = job.resolved()
+    dataset = identity["dataset"]
+    score = score_labels(job, method, dataset, Path(args.data_root) if args.data_root else None,
+                         Path(args.cache_dir) if args.cache_dir else None, force=args.force, progress=sys.stderr.isatty())
+    made, quality, pinned = score.made, score.quality, score.cpu
     result = {
         "method": method.spec, "dataset": dataset, "split": args.split, "labels": args.labels, "seed": args.seed,
-        "images": len(split), "targets": made.targets, "iou": quality["iou"], "niou": quality["niou"],
+        "images": score.images, "targets": made.targets, "iou": quality["iou"], "niou": quality["niou"],
         "seconds": made.seconds, "seconds_per_target": made.seconds_per_target,
         "cpu_seconds_per_target": made.cpu_seconds_per_target, "cached": made.from_cache,
         "cpu": pinned, "key": made.key,
     }
     _emit(args, result, lambda: (
-        f"{method.spec} on {dataset} {args.split} ({args.labels}, seed {args.seed}): {len(split)} images, {made.targets} targets\n"
+        f"{method.spec} on {dataset} {args.split} ({args.labels}, seed {args.seed}): {score.images} images, {made.targets} targets\n"
         f"IoU vs ground truth {quality['iou']:.2f}  (per-image mean {quality['niou']:.2f})\n"
         f"{made.seconds_per_target:.4f} s per target on one core ({pinned}; CPU time {made.cpu_seconds_per_target:.4f} s)"
         + ("  [from cache; --force to remake]" if made.from_cache else "")

@@ -1,10 +1,10 @@
 """Cell records on disk: ``<results>/<suite>/<key>.json``, written atomically.
 
 A record exists only for a finished cell (done or failed); a cell in progress keeps its
-checkpoint under ``<results>/<suite>/.work/<key>/``; a record replaced by a rerun
-(``--force``, ``--rerun-stale``) is kept as ``<results>/<suite>/.replaced/<key>.json``.
-Loading turns every record into rows of one tidy pandas frame (one row per cell x
-selection x subset).
+checkpoint under ``<results>/<suite>/.work/<key>/`` and a heartbeat beside it; a record
+replaced by a rerun (``--force``, ``--rerun-stale``) is kept as
+``<results>/<suite>/.replaced/<key>.json``. Loading turns every record into rows of one
+tidy pandas frame (one row per cell x selection x subset).
 """
 
 from __future__ import annotations
@@ -86,11 +86,11 @@ class Store:
             return None
 
     def status(self, key: str) -> str:
-        """done | failed | running (a checkpoint exists) | pending."""
-        record = self.read(key)
-        if record is not None:
-            return record.get("status", "failed")
-        return "running" if (self.work_dir(key) / "checkpoint.pt").is_file() else "pending"
+        """done | failed | running | interrupted | pending, as ``benchmark.liveness.cell_state``
+        (the one rule) judges it."""
+        from benchmark.liveness import cell_state
+
+        return cell_state(self, key)
 
     def write(self, record: Record) -> Path:
         path = self.record_path(record["key"])

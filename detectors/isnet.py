@@ -280,6 +280,8 @@ INFO = DetectorInfo(
         "+ SoftIoU(edge) as in BasicIRSTD; PAL trains on the mask only. DCNv2 in plain PyTorch."
     ),
     extra={"params_tolerance": 0.15},
+    feature_channels=16,  # DetectorOutput.features at width 1, full resolution
+    feature_stride=1,
 )
 
 

@@ -253,6 +253,9 @@ INFO = DetectorInfo(
         "image LH/HL/HH bands injected at stage 2; single output, no deep supervision; "
         "unused conv_res of the decoder heads omitted (4.791 M vs 4.805 M)"
     ),
+    feature_channels=16,  # DetectorOutput.features at width 1, full resolution
+    feature_stride=1,
+    feature_min_channels=4,
 )
 
 

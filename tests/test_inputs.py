@@ -147,17 +147,16 @@ def test_full_disk_when_the_record_is_written_is_one_line(toy_root: Path, tmp_pa
 
 @pytest.mark.slow
 def test_cells_another_run_finished_do_not_fail_the_run(toy_root: Path, tmp_path: Path, capsys, monkeypatch) -> None:
-    from benchmark import dispatch
+    from benchmark import executor
     from benchmark.engine import RunOptions, run_cell
-
-    serial = dispatch.EXECUTORS["serial"]
+    from benchmark.serial_executor import run_serial as serial
 
     def another_run_first(todo, store, options, settings=None):
         for rc in todo:  # another `pointbench run` on the same folder finishes the cell first
             run_cell(rc.cell, store, RunOptions(data_root=options.data_root, cache_dir=options.cache_dir, progress=False))
         return serial(todo, store, options, settings=settings)
 
-    monkeypatch.setitem(dispatch.EXECUTORS, "serial", another_run_first)
+    monkeypatch.setattr(executor, "get_executor", lambda name: another_run_first)
     code, _, err = run_cli(capsys, *smoke(toy_root, tmp_path))
     assert code == 0, err
     assert "skipped, done in another run" in err and "1 cell(s) finished or held by another run" in err

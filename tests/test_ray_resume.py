@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from benchmark.cells import Cell
-from benchmark.dispatch import cell_state, heartbeat_path
+from benchmark.liveness import cell_state, heartbeat_path
 from benchmark.resolve import resolve
 from benchmark.store import Store
 

@@ -25,7 +25,7 @@ def cell(spec: str, detector: str = "DNANet", seed: int = 0, overrides: tuple = 
 
 # 1. seeds from what runs -------------------------------------------------------------------
 def test_one_configuration_one_key_one_set_of_seeds() -> None:
-    from benchmark.engine import _base_record
+    from benchmark.schema import cell_record as _base_record
 
     spellings = ["lesps", "lesps[f=5]", "lesps[f=5.0]", "LESPS[start=loss<10,f=5]"]
     records = [_base_record(resolve(cell(s, detector="dnanet")), "t") for s in spellings]
@@ -40,7 +40,7 @@ def test_one_configuration_one_key_one_set_of_seeds() -> None:
 
 # 2 and 4. variants and the report -------------------------------------------------------------
 def fake_record(c: Cell, suite: str, iou: float) -> dict:
-    from benchmark.engine import _base_record
+    from benchmark.schema import cell_record as _base_record
 
     record = _base_record(resolve(c), suite)
     values = {"iou": iou, "niou": iou, "pd": 90.0, "fa": 1.0}
@@ -100,7 +100,7 @@ def test_report_json_is_strict_and_counts_seeds(tmp_path: Path, capsys: pytest.C
 def test_adamw_honours_zero_weight_decay_and_defaults_where_the_profile_switches() -> None:
     import torch
 
-    from benchmark.engine import make_optimizer
+    from benchmark.build import make_optimizer
     from benchmark.profiles import get_profile
 
     quick = get_profile("quick")

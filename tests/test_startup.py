@@ -121,7 +121,8 @@ def test_verbose_after_the_subcommand_and_only_used_options() -> None:
 
 def test_logs_show_one_line_per_evaluated_epoch_without_a_terminal(tmp_path: Path, shared_cache: Path) -> None:
     from benchmark.cells import Cell
-    from benchmark.dispatch import plan, run_serial
+    from benchmark.dispatch import plan
+    from benchmark.serial_executor import run_serial
     from benchmark.engine import RunOptions
     from benchmark.store import Store
 
