@@ -22,10 +22,17 @@ Departures, each for a reason (measured on the train splits, seeds 0-4, same pri
   arithmetic (equal outputs), SLIC is scikit-image's algorithm batched over crops (equal
   partitions).
 
-Training, for now: full-supervision SoftIoU (per sample, as the public code) on the fixed
-pseudo-masks. The bi-level scheme (meta-classifier sample weights, the validation split's
-own pseudo-labels, ``theta`` outer steps with label refresh) is not built yet: its options
-are accepted and recorded, the protocol says they are pending, and ``subset`` must stay 100.
+Training (``methods/_diffusion_bilevel.py``): the bi-level dual update of ``train.py`` on
+the engine's contract. The method owns two parts, the meta-classifier (``weigher``, own
+AdamW 1e-3) and ``theta`` (own AdamW 1e-2), holds out a validation split (``val_fraction``,
+fixed seed; its images train only through their own pseudo-labels) and regenerates the
+pseudo-labels of every training image at the refresh epochs from the real annotator at
+the new ``theta``. The schedule is ``paper``'s (outer level from epoch 80, labels every 20
+epochs of 400) scaled by the profile's epoch count (``Schedule.for_epochs``). Sample
+weights are computed per batch from the same forward, as the public code does (an epoch
+plan's weights would be a whole epoch stale); the epoch plan only carries ``subset``.
+Initial labels depend on the annotator's options alone (``label_method``): every
+training switch starts from the same pseudo-masks.
 
 ``size_prior="gt"`` is the published prior (target class and box from the full masks:
 privileged, the record says so); ``size_prior="points"`` reads only the point and the image.
@@ -40,13 +47,14 @@ import numpy as np
 from benchmark.data.split import Sample
 from benchmark.errors import ConfigError
 from methods._diffusion_options import CRF_KERNELS, PRIORS, WALKS
+from methods._diffusion_subset import ranked_subset
 from methods.base import Method, MethodContext, register_method
 from methods.mclc import TargetPrior, gt_priors, point_priors
 
 if TYPE_CHECKING:  # resolving a cell imports this module: no torch, no annotator until labels are made
-    import torch
-
+    from benchmark.contract import EpochPlan, Part, StepOutput, TrainStep
     from methods._diffusion_annotator import Annotator
+    from methods._diffusion_bilevel import BilevelTrainer
 
 # generate_single_point_Prior.py of the public code: as MCLC's, but a point's right side is drawn too
 BOX_SIDES: dict[str, tuple[tuple[int, int], ...]] = {
@@ -64,25 +72,21 @@ class _PrivilegedIfGT:
         return True if obj is None else obj.options["size_prior"] == "gt"
 
 
-def soft_iou_per_sample(logits: "torch.Tensor", target: "torch.Tensor", smooth: float = 1.0) -> "torch.Tensor":
-    """The public code's SoftIoU: one value per sample (smooth 1), then their mean."""
-    pred = logits.float().sigmoid().flatten(1)
-    target = target.flatten(1)
-    inter = (pred * target).sum(1)
-    return (1.0 - (inter + smooth) / (pred.sum(1) + target.sum(1) - inter + smooth)).mean()
+ANNOTATOR_OPTIONS = ("prior", "walk", "size_prior", "crf")  # the options that change the pseudo-masks
+SWITCHES = ("bilevel", "balance", "online_labels", "aggregation")
 
 
 @register_method
 class Diffusion(Method):
     name = "diffusion"
-    description = "Diffuse to Detect (ICML 2026): point-source diffusion + superpixel prior + dense CRF pseudo-masks"
+    description = "Diffuse to Detect (ICML 2026): point-source diffusion + superpixel prior + dense CRF pseudo-masks, bi-level training"
     protocol = (
-        "diffuse-to-detect @a9a193a9 annotator (Diffusion_Annotation + post_process as train.py calls them; "
+        "diffuse-to-detect @a9a193a9: annotator (Diffusion_Annotation + post_process as train.py calls them; "
         "walk=pde: the walk's expected density instead of 20-400 walkers, crf=exact: own exact dense CRF instead of "
-        "pydensecrf's lattice; own CLAHE/Otsu/SLIC/rank filters), theta = 0; training: per-sample "
-        "SoftIoU on the fixed pseudo-masks. PENDING: bi-level training (sample weights, validation pseudo-labels, "
-        "theta outer steps, label refresh) - options bilevel/balance/online_labels/aggregation/val_fraction are "
-        "recorded but not acted on yet"
+        "pydensecrf's lattice; own CLAHE/Otsu/SLIC/rank filters) and bilevel_training (per-sample SoftIoU weighted by "
+        "the 16-feature meta-classifier, every 4th step validation aggregation and its outer step, theta outer step "
+        "through the surrogate and label refresh; outer level from epoch E/5, refresh every E/20 of E epochs: 80 and 20 "
+        "of 400; prior difficulty feature 0 (file not shipped); L_cons on the aligned validation crop)"
     )
     privileged = _PrivilegedIfGT()  # type: ignore[assignment]
     cache_initial_labels = True
@@ -92,12 +96,13 @@ class Diffusion(Method):
         "walk": "pde",  # pde (the walk's expected density) | particles (the public code's walkers, seeded)
         "size_prior": "gt",  # gt (published, privileged) | points
         "crf": "exact",  # dense CRF per box after Otsu: exact (our sums) | lattice (pydensecrf's) | off
-        "bilevel": True,  # pending: bi-level (on) or direct joint learning (off)
-        "balance": True,  # pending: meta-learned sample weights
-        "online_labels": True,  # pending: theta outer steps and label refresh
-        "aggregation": True,  # pending: validation loss mixed into the detector step
-        "val_fraction": VAL_FRACTION,  # pending: validation share of the training images
-        "subset": 100,  # percent of training images kept by learned weight; only 100 until bi-level lands
+        "bilevel": True,  # bi-level (on) or direct joint learning of the same parts (off)
+        "balance": True,  # meta-learned sample weights (off: uniform, no meta-classifier)
+        "online_labels": True,  # theta outer steps and label refresh (off: the initial labels throughout)
+        "aggregation": True,  # validation loss mixed into the detector step every 4th step
+        "val_fraction": VAL_FRACTION,  # validation share of the training images (fixed seed)
+        "subset": 100,  # percent of training images kept, ranked by the learned weights of run ``subset_from``
+        "subset_from": "",  # record key of the finished run whose learned weights rank the images
     }
 
     def __init__(self, **options: Any):
@@ -108,9 +113,16 @@ class Diffusion(Method):
                 raise ConfigError(f"diffusion {key} must be one of {', '.join(allowed)}, not {o[key]!r}")
         if not 0.0 < float(o["val_fraction"]) < 1.0:
             raise ConfigError(f"diffusion val_fraction must lie in (0, 1), not {o['val_fraction']!r}")
-        if o["subset"] != 100:
-            raise ConfigError("diffusion subset < 100 needs the bi-level training (its learned weights), not built yet")
+        if not 0 < float(o["subset"]) <= 100:
+            raise ConfigError(f"diffusion subset is a percentage in (0, 100], not {o['subset']!r}")
+        if float(o["subset"]) < 100 and not o["subset_from"]:
+            raise ConfigError("diffusion subset < 100 ranks images by a finished run's learned weights: "
+                              "name it, e.g. diffusion[subset=30,subset_from=<record key>]")
+        self._trainer: BilevelTrainer | None = None
+        self._annotator: Annotator | None = None
+        self._subset = None
 
+    # pseudo-labels -------------------------------------------------------------------
     def priors(self, sample: Sample, label_type: str, rng: np.random.Generator) -> list[TargetPrior]:
         points = sample.points(label_type)
         if self.options["size_prior"] == "gt":
@@ -134,8 +146,91 @@ class Diffusion(Method):
         """Pseudo-masks at ``theta = 0``."""
         return self.annotator(samples, label_type, rng).labels()
 
-    def output_loss(self, logits: "torch.Tensor", batch: dict[str, "torch.Tensor"], ctx: MethodContext) -> "torch.Tensor":
-        return soft_iou_per_sample(logits, batch["label"])
+    def label_method(self) -> "Diffusion":
+        """The same annotator without the training options: its spec seeds and keys the
+        initial labels, so the training switches all start from the same pseudo-masks."""
+        return Diffusion(**{k: self.options[k] for k in ANNOTATOR_OPTIONS})
+
+    def setup(self, ctx: MethodContext) -> None:
+        from benchmark.pseudolabels import cached_initial_labels
+
+        labeller = self.label_method()
+        made = cached_initial_labels(labeller, ctx.samples, ctx.dataset, ctx.fingerprint, ctx.label_type, ctx.seed, ctx.cache_dir)
+        ctx.labels[:] = made.labels
+
+    def refreshed_labels(self, ctx: MethodContext, theta: Sequence[float]) -> list[np.ndarray]:
+        """Every training image's pseudo-mask at ``theta``: the annotator of the initial
+        labels (same priors, same walk stream), prepared once per process."""
+        if self._annotator is None:
+            from benchmark.pseudolabels import labels_rng
+
+            labeller = self.label_method()
+            rng = labels_rng(labeller, ctx.dataset, ctx.label_type, ctx.seed)
+            self._annotator = labeller.annotator(ctx.samples, ctx.label_type, rng)
+        return [np.asarray(l, dtype=np.float32) for l in self._annotator.labels(theta)]
+
+    # training ------------------------------------------------------------------------
+    def validation_fraction(self) -> float:
+        return float(self.options["val_fraction"])
+
+    def trainer(self, ctx: MethodContext) -> "BilevelTrainer":
+        if self._trainer is None:
+            from methods._diffusion_bilevel import BilevelTrainer, Schedule, Switches
+
+            switches = Switches(**{k: bool(self.options[k]) for k in SWITCHES})
+            self._trainer = BilevelTrainer(switches, Schedule.for_epochs(ctx.profile.epochs))
+        return self._trainer
+
+    def build_parts(self, ctx: MethodContext) -> dict[str, "Part"]:
+        """The meta-classifier (with ``balance``) and ``theta`` (with ``online_labels``), each
+        with its own AdamW as in ``train.py``."""
+        from benchmark.contract import Part
+        from methods._diffusion_surrogate import Theta
+        from methods._diffusion_weights import WeightMLP
+
+        self.trainer(ctx)
+        parts = {}
+        if self.options["balance"]:
+            parts["weigher"] = Part(WeightMLP(), optimizer="adamw", lr=1e-3)
+        if self.options["online_labels"]:
+            parts["theta"] = Part(Theta(), optimizer="adamw", lr=1e-2)
+        return parts
+
+    def epoch_plan(self, epoch: int, ctx: MethodContext) -> "EpochPlan":
+        from benchmark.contract import EpochPlan
+
+        if float(self.options["subset"]) >= 100:
+            return EpochPlan()
+        if self._subset is None:
+            self._subset = ranked_subset(ctx, str(self.options["subset_from"]), float(self.options["subset"]))
+        return EpochPlan(self._subset)
+
+    def train_step(self, step: "TrainStep") -> "StepOutput":
+        return self.trainer(step.ctx).step(step)
+
+    def end_epoch(self, epoch: int, ctx: MethodContext) -> dict[str, Any]:
+        """At refresh epochs: ``theta``'s outer step (bi-level), then new labels for all."""
+        trainer = self.trainer(ctx)
+        log = trainer.epoch_log(epoch)
+        theta = ctx.parts.get("theta")
+        if theta is not None and trainer.schedule.refresh(epoch):
+            if self.options["bilevel"]:
+                log["theta_loss"] = trainer.theta_outer_step(ctx, epoch)
+            ctx.labels[:] = self.refreshed_labels(ctx, theta.values())
+            log["labels_changed"] = True
+        if theta is not None:
+            log["theta"] = list(theta.values())
+        if epoch + 1 == ctx.profile.epochs and trainer.learned:
+            log["learned_weights"] = {ctx.samples[i].name: w for i, w in sorted(trainer.learned.items())}
+        return log
+
+    def state_dict(self) -> dict[str, Any]:
+        return self._trainer.state_dict() if self._trainer is not None else {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self._trainer is None:
+            raise RuntimeError("diffusion: load_state_dict before build_parts")
+        self._trainer.load_state_dict(state)
 
     def paper_overrides(self) -> dict[str, Any]:
         # train.py: AdamW(lr 5e-4, torch's default weight decay 0.01), no schedule, batch 16, 256 crops,

@@ -123,13 +123,12 @@ def test_size_prior_points_reads_no_ground_truth(synthetic) -> None:
         Diffusion().initial_labels(visible_samples(method, synthetic[:2]), "centroid", np.random.default_rng(0))
 
 
-def test_options_are_checked_and_pending_parts_are_declared() -> None:
-    for bad in ("prior=oracle", "walk=levy", "crf=fast", "size_prior=box", "val_fraction=1.5", "subset=30"):
+def test_options_are_checked() -> None:
+    for bad in ("prior=oracle", "walk=levy", "crf=fast", "size_prior=box", "val_fraction=1.5", "subset=30", "subset=0"):
         with pytest.raises(ConfigError):
             METHODS.get("diffusion")(**parse_spec(f"diffusion[{bad}]")[1])
     off = METHODS.get("diffusion")(**parse_spec("diffusion[bilevel=off,balance=off]")[1])
     assert off.options["bilevel"] is False and "bilevel=false" in off.spec
-    assert "PENDING" in Diffusion.protocol
 
 
 def test_crops_and_boxes_follow_the_public_code() -> None:
