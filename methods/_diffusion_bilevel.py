@@ -164,7 +164,10 @@ class BilevelTrainer:
         step.check_finite(total)
         step.zero_grad()
         total.backward()
-        step.step_all() if joint else step.optimizer.step()
+        if joint:
+            step.step_all()  # one objective: the detector, the meta-classifier and theta step together
+        else:
+            step.optimizer.step()  # inner level: the detector only; the parts take their outer steps
         self._remember(self.ema_loss, indices, losses)
         if val is not None and self.switches.balance and not joint:
             self._weight_outer_step(step, val)
