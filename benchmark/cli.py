@@ -510,6 +510,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
         rows = bench_startup(args.repeats, Path(args.cache_dir) if args.cache_dir else None)
         _emit(args, rows, lambda: _table(rows, ["command", "exit_code", "process_seconds", "cpu_seconds", "imported_torch"]))
         return 0
+    if args.what == "diffusion":
+        from benchmark.bench.diffusion_bench import bench_diffusion, format_diffusion
+
+        result = bench_diffusion(args.dataset, args.labels, args.pattern or "diffusion", args.repeats,
+                                 Path(args.data_root) if args.data_root else None,
+                                 Path(args.cache_dir) if args.cache_dir else None)
+        _emit(args, result, lambda: format_diffusion(result))
+        return 0
     raise PointbenchError(f"unknown benchmark {args.what!r}")
 
 
@@ -634,14 +642,18 @@ def _parser_labels_bench(sub: Any, verbosity: argparse.ArgumentParser) -> None:
     labels.set_defaults(func=cmd_labels)
 
     bench = sub.add_parser("bench", parents=[verbosity], help="measured benchmarks")
-    bench.add_argument("what", choices=["metrics", "detectors", "dispatch", "startup", "report"],
+    bench.add_argument("what", choices=["metrics", "detectors", "dispatch", "startup", "report", "diffusion"],
                        help="metrics: evaluate the SIRST3 test set on one core; detectors: forward+backward "
                             "images/s of every detector (on a GPU: fp32, bf16+channels_last, torch.compile); "
                             "dispatch: seconds per cell, Ray vs serial, on 1-epoch tiny cells (and GPU packing "
                             "where a GPU exists); startup: seconds of `list methods`, `status`, `report` in fresh "
-                            "processes and whether they imported torch; report: the whole "
-                            "report over 1,000 synthetic records on one core")
-    bench.add_argument("pattern", nargs="?", help="detectors: shell wildcard of detector names (default: all)")
+                             "processes and whether they imported torch; report: the whole "
+                             "report over 1,000 synthetic records on one core; diffusion: the diffusion "
+                             "annotator's s/target on one core, once per split and per theta (a label refresh)")
+    bench.add_argument("pattern", nargs="?", help="detectors: shell wildcard of detector names (default: all); "
+                                                   "diffusion: the method spec (default: diffusion)")
+    bench.add_argument("--dataset", default="SIRST", help="diffusion: the dataset whose train split is annotated")
+    bench.add_argument("--labels", default="centroid", choices=["centroid", "coarse"], help="diffusion: point label type")
     bench.add_argument("--device", help="detectors: cpu (default) or cuda")
     bench.add_argument("--batch", type=int, default=16, help="detectors: batch size (default 16)")
     bench.add_argument("--size", type=int, default=256, help="detectors: image side (default 256)")
@@ -650,7 +662,8 @@ def _parser_labels_bench(sub: Any, verbosity: argparse.ArgumentParser) -> None:
     bench.add_argument("--cells", type=int, default=8, help="dispatch: number of tiny cells (default 8)")
     bench.add_argument("--gpu-cells", type=int, default=4, help="dispatch: small-detector cells packed on one GPU (default 4)")
     bench.add_argument("--address", help="dispatch: an existing Ray cluster instead of a local one")
-    bench.add_argument("--repeats", type=int, default=3, help="startup: runs of each command, median reported (default 3)")
+    bench.add_argument("--repeats", type=int, default=3, help="startup: runs of each command, median reported; diffusion: reruns at new theta, "
+                                                                      "fastest reported (default 3)")
     add_bench_arguments(bench)
     _add_data(bench)
     _add_json(bench)

@@ -28,7 +28,12 @@ Where this may differ from pydensecrf (see also ``tests/test_crf.py``):
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Sequence
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from methods._permutohedral import Permutohedral
 
 UNARY_CLIP = 1e-5
 
@@ -67,10 +72,14 @@ class GaussianFilter:
 class BilateralFilter:
     """Exact ``x -> K x`` for the position + colour kernel.
 
-    Two equivalent evaluations: the dense N x N kernel, or (the default, much faster
+    Three equivalent evaluations: the dense N x N kernel, or (the default, much faster
     on image crops, which have few distinct colours: at most 256 for grey) a sum over
     colour classes ``(K x)_i = sum_u r(c_i, u) [S (x * [c = u])]_i``, where ``S`` is the
-    separable spatial Gaussian and ``r`` the colour Gaussian. Both are exact.
+    separable spatial Gaussian and ``r`` the colour Gaussian; ``"sparse"`` evaluates the
+    same sum with the row pass of ``S`` on the N nonzeros of ``x * [c = u]`` (a scatter)
+    and the column pass as one matrix product. All three are exact sums; ``"sparse"`` adds
+    them in float32 (five times faster on crops, relative error ~1e-7; pydensecrf's
+    lattice is float32 too), the other two in float64.
     """
 
     def __init__(self, shape: tuple[int, int], sxy: float, srgb: float, colors: np.ndarray, method: str = "classes"):
@@ -85,25 +94,45 @@ class BilateralFilter:
             spatial = (self.ky[:, None, :, None] * self.kx[None, :, None, :]).reshape(n, n)
             sq = ((scaled[:, None, :] - scaled[None, :, :]) ** 2).sum(-1)
             self.kernel = spatial * np.exp(-0.5 * sq)
-        elif method == "classes":
+        elif method in ("classes", "sparse"):
             unique, self.inverse = _colour_classes(colors)
             scaled = unique.astype(np.float64) / srgb
             sq = ((scaled[:, None, :] - scaled[None, :, :]) ** 2).sum(-1)
-            self.range_rows = np.exp(-0.5 * sq)[self.inverse]  # (N, U): r(c_i, u)
             self.classes = len(unique)
+            if method == "classes":
+                self.range_rows = np.exp(-0.5 * sq)[self.inverse]  # (N, U): r(c_i, u)
+            else:  # the row pass scatters into (row out, class, column); r(c_i, u) laid out alike
+                u = self.classes
+                rows, cols = np.divmod(np.arange(n), w)
+                self.slots = ((self.inverse * w + cols)[None, :] + (np.arange(h) * u * w)[:, None]).reshape(-1)
+                self.ky_rows = self.ky[:, rows].astype(np.float32)  # (H, N): ky[y_out, y_j]
+                self.kx32 = self.kx.astype(np.float32)
+                ranges = np.exp(-0.5 * sq)[:, self.inverse].reshape(u, h, w)
+                self.range_grid = np.ascontiguousarray(ranges.transpose(1, 0, 2), dtype=np.float32)  # (H, U, W)
         else:
-            raise ValueError(f"unknown bilateral method {method!r} (dense, classes)")
+            raise ValueError(f"unknown bilateral method {method!r} (dense, classes, sparse)")
 
     def __call__(self, values: np.ndarray) -> np.ndarray:
         """``values``: (L, H*W) -> (L, H*W)."""
         if self.method == "dense":
             return values @ self.kernel.T
+        if self.method == "sparse":
+            return np.stack([self._sparse(v) for v in values])
         h, w = self.shape
         labels, n = values.shape
         split = np.zeros((labels, self.classes, n))  # values restricted to each colour class
         split[:, self.inverse, np.arange(n)] = values
         blurred = np.matmul(np.matmul(self.ky, split.reshape(-1, h, w)), self.kx.T)
         return np.einsum("nu,lun->ln", self.range_rows, blurred.reshape(labels, self.classes, n))
+
+
+    def _sparse(self, values: np.ndarray) -> np.ndarray:
+        h, w = self.shape
+        u = self.classes
+        rows = np.zeros(h * u * w, np.float32)
+        np.add.at(rows, self.slots, (self.ky_rows * values.astype(np.float32)).reshape(-1))
+        blurred = (rows.reshape(h * u, w) @ self.kx32).reshape(h, u, w)  # (row, class, column); kx is symmetric
+        return np.einsum("yux,yux->yx", self.range_grid, blurred).reshape(-1).astype(np.float64)
 
 
 def _colour_classes(colors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -160,3 +189,71 @@ def dense_crf(
             logits = logits + weight * norm * filt(q * norm)
         q = _softmax(logits)
     return q.reshape(labels, h, w)
+
+
+def bilateral_features(shape: tuple[int, int], sxy: float, srgb: float, colors: np.ndarray) -> np.ndarray:
+    """pydensecrf's bilateral features (N, 2 + C): (column, row) / sxy, colour / srgb, float32."""
+    h, w = shape
+    rows, cols = np.divmod(np.arange(h * w), w)
+    colors = np.asarray(colors, dtype=np.float32).reshape(h * w, -1)
+    return np.concatenate([np.stack([cols / np.float32(sxy), rows / np.float32(sxy)], 1), colors / np.float32(srgb)], 1)
+
+
+def lattice_bilateral(shape: tuple[int, int], sxy: float, srgb: float, colors: np.ndarray) -> "Permutohedral":
+    """pydensecrf's bilateral kernel on its permutohedral lattice."""
+    from methods._permutohedral import Permutohedral
+
+    return Permutohedral(bilateral_features(shape, sxy, srgb, colors))
+
+
+def two_label_crf(
+    fg: np.ndarray,
+    image: np.ndarray | None = None,
+    iterations: int = 1,
+    gaussian_sxy: float = 3.0,
+    gaussian_compat: float = 0.0,
+    bilateral_sxy: float = 32.0,
+    bilateral_srgb: float = 13.0,
+    bilateral_compat: float = 10.0,
+    bilateral_method: str = "sparse",
+) -> np.ndarray:
+    """``dense_crf`` on ``[1 - fg, fg]``, returned as the foreground logit margin (H, W).
+
+    The same model and update; with two labels the softmax depends only on the logit
+    difference ``d``, and ``K(n q_bg) = K n - K(n q_fg)``, so each iteration needs one
+    filtering per kernel instead of two: ``d = dU + sum_k w_k n (2 K(n q_fg) - K n)``,
+    ``q_fg = sigmoid(d)``. ``d > 0`` is ``dense_crf``'s argmax choosing the foreground
+    (ties go to the background there too). Bilateral sums by the exact ``"sparse"`` path, or
+    ``"lattice"``: pydensecrf's permutohedral approximation (``methods/_permutohedral.py``).
+    """
+    fg = np.asarray(fg, dtype=np.float64)
+    h, w = fg.shape
+    n = h * w
+    margin = (unary_from_prob(1.0 - fg) - unary_from_prob(fg)).reshape(n)  # U_bg - U_fg
+    terms: list[tuple[GaussianFilter | BilateralFilter, np.ndarray, np.ndarray, float]] = []
+    if gaussian_compat:
+        terms.append(_two_label_term(GaussianFilter((h, w), gaussian_sxy), n, float(gaussian_compat)))
+    if image is not None and bilateral_compat:
+        image = np.asarray(image)
+        if image.shape[:2] != (h, w):
+            raise ValueError(f"image {image.shape[:2]} and probabilities {(h, w)} differ in size")
+        if bilateral_method == "lattice":
+            bilateral: Any = lattice_bilateral((h, w), bilateral_sxy, bilateral_srgb, image)
+        else:
+            bilateral = BilateralFilter((h, w), bilateral_sxy, bilateral_srgb, image, bilateral_method)
+        terms.append(_two_label_term(bilateral, n, float(bilateral_compat)))
+    d = margin
+    for _ in range(iterations):
+        q = 1.0 / (1.0 + np.exp(-d))
+        d = margin.copy()
+        for filt, norm, base, weight in terms:
+            d += weight * (2.0 * norm * filt((q * norm)[None])[0] - base)
+    return d.reshape(h, w)
+
+
+def _two_label_term(
+    filt: GaussianFilter | BilateralFilter, n: int, weight: float
+) -> tuple[GaussianFilter | BilateralFilter, np.ndarray, np.ndarray, float]:
+    """A kernel with its ``n = D^-1/2`` and the constant ``n K n`` of the background side."""
+    norm = _symmetric_norm(filt, n)
+    return filt, norm, norm * filt(norm[None])[0], weight

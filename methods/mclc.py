@@ -72,35 +72,46 @@ def size_class(area: float) -> str:
 
 
 def prior_box(
-    center: tuple[float, float], cls: str, shape: tuple[int, int], rng: np.random.Generator
+    center: tuple[float, float], cls: str, shape: tuple[int, int], rng: np.random.Generator,
+    sides: dict[str, tuple[tuple[int, int], ...]] = BOX_SIDES,
 ) -> tuple[int, int, int, int]:
     """Box around ``center`` with sides drawn for ``cls``.
 
     As published: ends clipped to ``H - 1``/``W - 1`` and used as exclusive slice ends,
     so the last row and column are never inside a box.
     """
-    (up, down, left, right) = (int(rng.integers(lo, hi + 1)) for lo, hi in BOX_SIDES[cls])
+    (up, down, left, right) = (int(rng.integers(lo, hi + 1)) for lo, hi in sides[cls])
     cy, cx = center
     h, w = shape
     return int(max(cy - up, 0)), int(min(cy + down, h - 1)), int(max(cx - left, 0)), int(min(cx + right, w - 1))
 
 
-def gt_priors(mask: np.ndarray, points: np.ndarray, rng: np.random.Generator) -> list[TargetPrior]:
+def gt_priors(
+    mask: np.ndarray, points: np.ndarray, rng: np.random.Generator,
+    sides: dict[str, tuple[tuple[int, int], ...]] = BOX_SIDES,
+) -> list[TargetPrior]:
     """The published prior: one box per 8-connected component of ``mask > 0``.
 
     Class from the component's area, box around its (float) centroid. The seed is the
     label point that lies on the component (else the one nearest its centroid): the
     floored centroid for centroid labels, as the public code uses.
     """
-    labels, n = ndimage.label(mask > 0, structure=np.ones((3, 3), bool))
+    fg = mask > 0
+    rows_any, cols_any = np.flatnonzero(fg.any(1)), np.flatnonzero(fg.any(0))
+    if len(rows_any) == 0:
+        return []
+    oy, ox = int(rows_any[0]), int(cols_any[0])  # label only the bounding box of the masks (same components)
+    labels = np.zeros(mask.shape, np.int32)
+    labels[oy : rows_any[-1] + 1, ox : cols_any[-1] + 1] = ndimage.label(
+        fg[oy : rows_any[-1] + 1, ox : cols_any[-1] + 1], structure=np.ones((3, 3), bool))[0]
     pts = np.asarray(points, dtype=np.int64).reshape(-1, 2)
     on = labels[pts[:, 0], pts[:, 1]]
     out = []
-    for k, region in enumerate(ndimage.find_objects(labels), start=1):
-        rows, cols = np.nonzero(labels[region] == k)
-        cy, cx = rows.mean() + region[0].start, cols.mean() + region[1].start
+    for k, region in enumerate(ndimage.find_objects(labels[oy : rows_any[-1] + 1, ox : cols_any[-1] + 1]), start=1):
+        rows, cols = np.nonzero(labels[oy : rows_any[-1] + 1, ox : cols_any[-1] + 1][region] == k)
+        cy, cx = rows.mean() + (region[0].start + oy), cols.mean() + (region[1].start + ox)
         cls = size_class(len(rows))
-        box = prior_box((cy, cx), cls, mask.shape, rng)
+        box = prior_box((cy, cx), cls, mask.shape, rng, sides)
         if len(pts) == 0:
             seed = (int(cy), int(cx))
         else:
@@ -160,13 +171,16 @@ def estimate_size_class(image: np.ndarray, point: tuple[int, int]) -> str:
     return size_class(area)
 
 
-def point_priors(image: np.ndarray, points: np.ndarray, rng: np.random.Generator) -> list[TargetPrior]:
+def point_priors(
+    image: np.ndarray, points: np.ndarray, rng: np.random.Generator,
+    sides: dict[str, tuple[tuple[int, int], ...]] = BOX_SIDES,
+) -> list[TargetPrior]:
     """Prior from the point and the image only: estimated class, box centred on the point."""
     out = []
     for y, x in np.asarray(points, dtype=np.int64).reshape(-1, 2):
         seed = (int(y), int(x))
         cls = estimate_size_class(image, seed)
-        out.append(TargetPrior(seed, cls, prior_box((float(y), float(x)), cls, image.shape, rng)))
+        out.append(TargetPrior(seed, cls, prior_box((float(y), float(x)), cls, image.shape, rng, sides)))
     return out
 
 
