@@ -78,11 +78,11 @@ class CellFailed(RuntimeError):
 
 
 # worker side ----------------------------------------------------------------------------
-def _limit_worker(cpus: float, gpu: float) -> None:
-    """Make the logical reservation real enough: torch threads = CPUs, GPU memory share = GPU share."""
+def _limit_worker(threads: int, gpu: float) -> None:
+    """Make the logical reservation real enough: torch threads as reserved, GPU memory share = GPU share."""
     import torch
 
-    torch.set_num_threads(max(1, int(cpus)))
+    torch.set_num_threads(max(1, threads))
     if 0 < gpu < 1 and torch.cuda.is_available():
         torch.cuda.set_per_process_memory_fraction(gpu)
 
@@ -100,9 +100,10 @@ def cell_trainable(
         importlib.import_module(name)
     spec = config["cell"]
     resources = spec["resources"]
-    _limit_worker(resources["cpu"], resources["gpu"])
     cell = Cell.from_dict(spec)
     rc = resolve(cell)
+    # the reservation is torch threads plus one CPU per data loader (benchmark/resources.py)
+    _limit_worker(options.threads or int(resources["cpu"]) - rc.profile.num_workers, resources["gpu"])
     if rc.key != spec["key"]:
         raise ConfigError(
             f"cell {cell.name} resolves to key {rc.key} on this node but {spec['key']} on the driver: "
