@@ -154,7 +154,7 @@ def _check_executor_flags(args: argparse.Namespace) -> None:
     """--address implies ray; flags of one executor are refused with another."""
     if args.executor is None and args.address:
         args.executor = "ray"
-    if args.executor in ("serial", "local"):
+    if args.executor != "ray":  # asked for serial or local, or left to the rule (never ray without --address)
         used = [flag for flag, attr in RAY_ONLY if getattr(args, attr) is not None]
         if args.executor == "serial" and args.max_concurrent is not None:
             used.append("--max-concurrent")

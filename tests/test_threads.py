@@ -141,6 +141,8 @@ def test_flags_of_another_executor_are_refused(tmp_path: Path, capsys: pytest.Ca
     assert cli.main(base + ["--executor", "serial", "--max-concurrent", "2"]) == 2
     assert "--max-concurrent only apply to --executor ray or local" in capsys.readouterr().err
     assert cli.main(base + ["--executor", "local", "--gpus-per-cell", "0.5"]) == 2
+    assert cli.main(base + ["--cpus-per-cell", "2"]) == 2  # the rule never picks ray by itself
+    assert "--cpus-per-cell only apply to --executor ray" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_:
         cli.main(base + ["--threads", "0"])
     assert exit_.value.code == 2 and "a whole number >= 1" in capsys.readouterr().err
@@ -159,11 +161,15 @@ def _metrics(records: list[dict]) -> dict[str, dict]:
 
 def test_serial_trains_with_one_thread_by_default(tmp_path: Path, shared_cache: Path) -> None:
     before = torch.get_num_threads()
-    store = Store(tmp_path, "t")
-    records = get_executor("serial")(plan([tiny()], store).todo, store, RunOptions(cache_dir=shared_cache, progress=False),
-                                     echo=lambda _: None)
-    assert records[0]["status"] == "done" and records[0]["provenance"]["threads"] == 1
-    assert torch.get_num_threads() == before  # restored after the cell
+    torch.set_num_threads(2)  # what torch picks on a two-core machine without OMP_NUM_THREADS
+    try:
+        store = Store(tmp_path, "t")
+        records = get_executor("serial")(plan([tiny()], store).todo, store,
+                                         RunOptions(cache_dir=shared_cache, progress=False), echo=lambda _: None)
+        assert records[0]["status"] == "done" and records[0]["provenance"]["threads"] == 1
+        assert torch.get_num_threads() == 2  # restored after the cell
+    finally:
+        torch.set_num_threads(before)
 
 
 @pytest.mark.slow
