@@ -82,6 +82,16 @@ def _count(text: str) -> int:
     return value
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"a whole number >= 1, got {text!r}")
+    return value
+
+
 def _setting(text: str) -> tuple[str, Any]:
     """``--set epochs=1`` -> ("epochs", 1); ``--set milestones=0.5,0.75`` -> a list."""
     from benchmark.cells import parse_value
@@ -151,16 +161,39 @@ def _dispatch_settings(args: argparse.Namespace, suite: Any):
     )
 
 
-def _choose_executor(args: argparse.Namespace) -> None:
-    """Serial unless asked, or unless --address names a cluster (docs/performance.md,
-    "Dispatch": Ray's 13-20 s of start-up buys little on the two-cell quick suite)."""
-    if args.executor is None:
-        args.executor = "ray" if args.address else "serial"
-    if args.executor == "serial":
-        used = [f for f, v in (("--address", args.address), ("--max-concurrent", args.max_concurrent),
-                               ("--gpus-per-cell", args.gpus_per_cell), ("--cpus-per-cell", args.cpus_per_cell)) if v is not None]
+RAY_ONLY = (("--address", "address"), ("--gpus-per-cell", "gpus_per_cell"), ("--cpus-per-cell", "cpus_per_cell"))
+
+
+def _check_executor_flags(args: argparse.Namespace) -> None:
+    """--address implies ray; flags of one executor are refused with another."""
+    if args.executor is None and args.address:
+        args.executor = "ray"
+    if args.executor != "ray":  # asked for serial or local, or left to the rule (never ray without --address)
+        used = [flag for flag, attr in RAY_ONLY if getattr(args, attr) is not None]
+        if args.executor == "serial" and args.max_concurrent is not None:
+            used.append("--max-concurrent")
         if used:
-            raise PointbenchError(f"{', '.join(used)} only apply to --executor ray")
+            raise PointbenchError(f"{', '.join(used)} only apply to --executor ray"
+                                  + (" or local" if used == ["--max-concurrent"] else ""))
+
+
+def _choose_executor(args: argparse.Namespace, todo: list, device: str | None):
+    """The executor (as asked, else ``local`` for 2+ CPU cells on 2+ cores, else serial) and
+    the CPU plan (``benchmark.cpu_plan``: one thread per cell unless --threads)."""
+    from benchmark.cpu_plan import cpu_plan, default_executor, usable_cores
+
+    plan = cpu_plan(len(todo), usable_cores(), args.threads, args.max_concurrent)
+    if args.executor is None:
+        args.executor = default_executor(plan, on_cpu=_on_cpu(device) if plan.concurrent > 1 else True)
+    return plan
+
+
+def _on_cpu(device: str | None) -> bool:
+    if device is not None:
+        return device.startswith("cpu")
+    import torch
+
+    return not torch.cuda.is_available()
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -170,7 +203,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from benchmark.staleness import Review, check_patterns
     from benchmark.store import Store
 
-    _choose_executor(args)
+    _check_executor_flags(args)
     suite = check_registered(_suite_from_args(args), args.registered_only)
     if suite.kind == "labels":
         return _run_labels(args, suite)
@@ -187,7 +220,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     for rc in todo:
         if work.verdicts[rc.key] == "redo":
             store.retire(rc.key)  # its old record aside, its checkpoint gone: from scratch
-    _say_plan(args, suite, store, work, review, todo, busy)
+    cpu = _choose_executor(args, todo, options.device)
+    _say_plan(args, suite, store, work, review, todo, busy, cpu)
     records = get_executor(args.executor)(todo, store, options, settings=_dispatch_settings(args, suite))
     keys = {rc.key for rc in work.resolved}
     finished = [r for r in store.records() if r["key"] in keys]
@@ -196,7 +230,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     return _run_outcome(store, todo, records)
 
 
-def _say_plan(args: argparse.Namespace, suite: Any, store: Any, work: Any, review: Any, todo: list, busy: list) -> None:
+def _say_plan(args: argparse.Namespace, suite: Any, store: Any, work: Any, review: Any, todo: list, busy: list,
+              cpu: Any) -> None:
     """One line for the plan, then why records are stale and what could not be checked."""
     stale = [rc for rc in work.resolved if work.verdicts[rc.key] == "stale"]
     redo = [rc for rc in todo if work.verdicts[rc.key] == "redo"]
@@ -204,7 +239,7 @@ def _say_plan(args: argparse.Namespace, suite: Any, store: Any, work: Any, revie
         f"suite {suite.name}: {len(work.resolved)} cells, {len(work.done)} already done"
         + (f" ({len(stale)} stale: their inputs changed; --rerun-stale reruns them)" if stale else "")
         + f", {len(todo)} to run" + (f" ({len(redo)} from scratch: forced or stale)" if redo else "")
-        + f" (profile {suite.profile}; executor {args.executor}; records in {store.dir})"
+        + f" (profile {suite.profile}; executor {args.executor}: {cpu.describe(args.executor)}; records in {store.dir})"
         + (f"; {len(busy)} skipped: another process is training them" if busy else ""),
         file=sys.stderr,
     )
@@ -504,6 +539,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from reports.cli import bench_report_command
 
         return bench_report_command(args)
+    if args.what == "gpu":
+        return _bench_gpu(args)
     if args.what == "startup":
         from benchmark.bench.startup_bench import bench_startup
 
@@ -519,6 +556,36 @@ def cmd_bench(args: argparse.Namespace) -> int:
         _emit(args, result, lambda: format_diffusion(result))
         return 0
     raise PointbenchError(f"unknown benchmark {args.what!r}")
+
+
+def _bench_gpu(args: argparse.Namespace) -> int:
+    """``bench gpu``: detectors, packing and the paper cells on one GPU; JSON and a docs section."""
+    from benchmark.bench import gpu
+
+    skip = tuple(_csv(args.skip or ""))
+    unknown = sorted(set(skip) - set(gpu.STAGES))
+    if unknown:
+        raise PointbenchError(f"--skip {','.join(unknown)}: unknown stage(s); the stages are {', '.join(gpu.STAGES)}")
+    device = args.device or ("cpu" if args.tiny else "cuda")
+    if device.startswith("cuda") and not _cuda_available():
+        raise PointbenchError("bench gpu needs a CUDA device (none is visible here); pass --tiny (with --device cpu) "
+                              "to check the command on a CPU at a tiny size")
+    run = gpu.GpuRun(data_root=Path(args.data_root) if args.data_root else None,
+                     cache_dir=Path(args.cache_dir) if args.cache_dir else None,
+                     results=Path(args.results), device=device, size=gpu.TINY if args.tiny else gpu.FULL, skip=skip,
+                     echo=lambda line: print(line, file=sys.stderr, flush=True))
+    result = gpu.bench_gpu(run)
+    flags = (("--tiny", args.tiny or None), ("--device", args.device), ("--data-root", args.data_root), ("--skip", args.skip))
+    command = " ".join(["pointbench bench gpu"] + [f if v is True else f"{f} {v}" for f, v in flags if v is not None])
+    path = gpu.save(result, run, Path(args.doc) if args.doc else None, command, clean=strict)
+    _emit(args, result, lambda: gpu.doc_section(result, command) + f"\n(JSON: {path})")
+    return 0
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 # parser -----------------------------------------------------------------------------
@@ -571,26 +638,33 @@ def _parser_run(sub: Any, verbosity: argparse.ArgumentParser) -> None:
     run.add_argument("--rerun-stale", action="store_true", help="rerun cells whose record is stale (see below)")
     run.add_argument("--force", nargs="?", const="*", action="append", metavar="PATTERN",
                      help="rerun from scratch every cell (no PATTERN) or the cells whose name matches PATTERN")
-    run.add_argument("--executor", choices=["serial", "ray"],
-                     help="serial: one cell after another in this process (the default: no start-up cost); "
+    run.add_argument("--executor", choices=["serial", "local", "ray"],
+                     help="local: cells side by side in child processes on this machine, as many at once as cores "
+                          "(the default for 2+ cells on a CPU machine with 2+ cores); serial: one cell after another "
+                          "in this process (the default otherwise: one cell, or a GPU, which each cell gets whole); "
                           "ray: cells as Ray Tune trials on every CPU/GPU of this machine or of --address "
                           "(the default when --address is given)")
     run.add_argument("--address", help="join an existing Ray cluster (e.g. auto, or HEAD_IP:6379) instead of starting one")
-    run.add_argument("--max-concurrent", type=int, metavar="N", help="at most N cells training at once (ray)")
+    run.add_argument("--max-concurrent", type=_positive_int, metavar="N",
+                     help="at most N cells training at once (local, ray; default: as cores or resources allow)")
     run.add_argument("--gpus-per-cell", type=float, metavar="G",
                      help="GPU share of every cell, e.g. 0.25 packs 4 per GPU (ray; default: by detector size, "
                           "benchmark/resources.py; 0 on clusters without GPUs)")
     run.add_argument("--cpus-per-cell", type=float, metavar="C",
-                     help="CPUs (torch threads) of every cell (ray; default: 1 + data-loading workers, or an even "
-                          "share of the CPUs when a run has fewer cells than CPUs)")
+                     help="CPUs of every cell (ray; default: its torch threads, --threads or 1, plus one per "
+                          "data-loading worker)")
     run.add_argument("--retries", type=int, default=2, metavar="N",
                      help="retry a failing cell N times, each from its last checkpoint (ray; default 2)")
     run.add_argument("--registered-only", action="store_true",
                      help="run the part of the suite whose detectors, methods and datasets are registered")
     run.add_argument("--device", help="torch device, e.g. cpu or cuda:0 (default: cuda if available)")
-    run.add_argument("--threads", type=int, metavar="N",
-                     help="torch CPU threads per cell (serial; default: torch's choice). CPU results are bitwise "
-                          "reproducible for the same count; on a busy machine 1 avoids oversubscription")
+    run.add_argument("--threads", type=_positive_int, metavar="N",
+                     help="torch CPU threads per cell. Default 1, with cells side by side, as many at once as cores "
+                          "(cores // N with --threads N): multi-threaded cells collapse when the machine is shared "
+                          "(on 2 busy cores the quick full cell took 5.8x the time with 2 threads; "
+                          "docs/performance.md, 'Threads'). For one cell on an idle machine, --threads N can be "
+                          "faster. CPU results are bitwise reproducible for the same count (recorded as "
+                          "provenance.threads); OMP_NUM_THREADS is not read")
     run.add_argument("--keep-checkpoints", action="store_true", help="keep each finished cell's last checkpoint")
     run.add_argument("--save-images", type=_count, metavar="N",
                      help="fixed test and training images saved as PNGs beside each record for the report's "
@@ -642,14 +716,16 @@ def _parser_labels_bench(sub: Any, verbosity: argparse.ArgumentParser) -> None:
     labels.set_defaults(func=cmd_labels)
 
     bench = sub.add_parser("bench", parents=[verbosity], help="measured benchmarks")
-    bench.add_argument("what", choices=["metrics", "detectors", "dispatch", "startup", "report", "diffusion"],
+    bench.add_argument("what", choices=["metrics", "detectors", "dispatch", "startup", "report", "diffusion", "gpu"],
                        help="metrics: evaluate the SIRST3 test set on one core; detectors: forward+backward "
                             "images/s of every detector (on a GPU: fp32, bf16+channels_last, torch.compile); "
                             "dispatch: seconds per cell, Ray vs serial, on 1-epoch tiny cells (and GPU packing "
                             "where a GPU exists); startup: seconds of `list methods`, `status`, `report` in fresh "
-                             "processes and whether they imported torch; report: the whole "
-                             "report over 1,000 synthetic records on one core; diffusion: the diffusion "
-                             "annotator's s/target on one core, once per split and per theta (a label refresh)")
+                            "processes and whether they imported torch; report: the whole "
+                            "report over 1,000 synthetic records on one core; diffusion: the diffusion "
+                            "annotator's s/target on one core, once per split and per theta (a label refresh); "
+                            "gpu: the GPU check in one command (detectors in 3 modes, packing 4 cells on one GPU, "
+                            "DNANet on SIRST under paper for full/LESPS/PAL/MCLC; docs/performance.md, 'GPU')")
     bench.add_argument("pattern", nargs="?", help="detectors: shell wildcard of detector names (default: all); "
                                                    "diffusion: the method spec (default: diffusion)")
     bench.add_argument("--dataset", default="SIRST", help="diffusion: the dataset whose train split is annotated")
@@ -662,6 +738,12 @@ def _parser_labels_bench(sub: Any, verbosity: argparse.ArgumentParser) -> None:
     bench.add_argument("--cells", type=int, default=8, help="dispatch: number of tiny cells (default 8)")
     bench.add_argument("--gpu-cells", type=int, default=4, help="dispatch: small-detector cells packed on one GPU (default 4)")
     bench.add_argument("--address", help="dispatch: an existing Ray cluster instead of a local one")
+    bench.add_argument("--tiny", action="store_true", help="gpu: every stage at a tiny size (a CPU test; numbers mean nothing)")
+    bench.add_argument("--skip", metavar="STAGES", help="gpu: leave out stages, e.g. detectors,packing (stages: detectors, "
+                                                         "packing, paper)")
+    bench.add_argument("--results", default="results/gpu",
+                       help="gpu: records (<results>/table2) and bench-gpu.json (default: results/gpu)")
+    bench.add_argument("--doc", help="gpu: write the run's section into this Markdown file, e.g. docs/performance.md")
     bench.add_argument("--repeats", type=int, default=3, help="startup: runs of each command, median reported; diffusion: reruns at new theta, "
                                                                       "fastest reported (default 3)")
     add_bench_arguments(bench)

@@ -1,11 +1,12 @@
 """The executor interface: ``run(todo, store, options, settings) -> records``.
 
-Two executors share one skip-done rule and one record writer (both live in ``run_cell``
+Three executors share one skip-done rule and one record writer (both live in ``run_cell``
 and the store): ``serial`` (``benchmark.serial_executor``) runs cells one after another
-in this process (debugging, machines without Ray, CI); ``ray``
-(``benchmark.ray_executor``) runs them as Ray Tune trials across a cluster. Executors are
-named here as ``module:function`` and imported on first use, so choosing ``serial``
-never imports Ray and no executor imports another.
+in this process (debugging, CI, one GPU); ``local`` (``benchmark.local_executor``) runs
+them side by side in child processes on this machine, one torch thread each by default
+(``benchmark.cpu_plan``); ``ray`` (``benchmark.ray_executor``) runs them as Ray Tune
+trials across a cluster. Executors are named here as ``module:function`` and imported on
+first use, so choosing ``serial`` or ``local`` never imports Ray.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import importlib
 import sys
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol
 
 from benchmark.resolve import ResolvedCell
 from benchmark.schema import Record
@@ -48,7 +49,12 @@ class Executor(Protocol):
     ) -> list[Record]: ...
 
 
-EXECUTORS: dict[str, str] = {"serial": "benchmark.serial_executor:run_serial", "ray": "benchmark.ray_executor:run_ray"}
+EXECUTORS: dict[str, str] = {
+    "serial": "benchmark.serial_executor:run_serial",
+    "local": "benchmark.local_executor:run_local",
+    "ray": "benchmark.ray_executor:run_ray",
+}
+BUILTIN_PACKAGES = ("benchmark.", "detectors.", "methods.")
 
 
 def get_executor(name: str) -> Executor:
@@ -58,6 +64,25 @@ def get_executor(name: str) -> Executor:
     except KeyError:
         raise ValueError(f"unknown executor {name!r}; use {' or '.join(EXECUTORS)}") from None
     return getattr(importlib.import_module(module), attr)
+
+
+def registration_modules(todo: Iterable[ResolvedCell]) -> tuple[str, ...]:
+    """Modules outside pointbench that registered a cell's method or detector in this process.
+
+    Worker processes (Ray's, the local executor's) import them before running a cell, so
+    a method registered by the user's module (or a test module) exists there too.
+    ``__main__`` cannot be imported elsewhere: register in a module instead, or through
+    an entry point.
+    """
+    from benchmark.registry import DETECTORS
+
+    found: list[str] = []
+    for rc in todo:
+        for obj in (type(rc.method), DETECTORS.get(rc.cell.detector)):
+            module = getattr(obj, "__module__", "") or ""
+            if module and module != "__main__" and not module.startswith(BUILTIN_PACKAGES) and module not in found:
+                found.append(module)
+    return tuple(found)
 
 
 def summary_line(record: Record) -> str:

@@ -50,7 +50,7 @@ from ray import tune  # noqa: E402
 from ray.tune import Callback  # noqa: E402
 
 from benchmark.cells import Cell  # noqa: E402
-from benchmark.executor import DispatchSettings, Echo, summary_line  # noqa: E402
+from benchmark.executor import DispatchSettings, Echo, registration_modules, summary_line  # noqa: E402
 from benchmark.liveness import Heartbeat  # noqa: E402
 from benchmark.engine import RunOptions, run_cell  # noqa: E402
 from benchmark.errors import ConfigError  # noqa: E402
@@ -71,7 +71,6 @@ WORKER_ENV = {
 }
 NOISY_LOGGERS = ("ray.tune", "ray.train", "ray.air", "ray.data")
 EXPERIMENT = "tune"  # <results>/<suite>/.ray/tune/<cell>-<key>/: one folder per cell, reused by reruns
-BUILTIN_PACKAGES = ("benchmark.", "detectors.", "methods.")
 
 
 class CellFailed(RuntimeError):
@@ -79,11 +78,11 @@ class CellFailed(RuntimeError):
 
 
 # worker side ----------------------------------------------------------------------------
-def _limit_worker(cpus: float, gpu: float) -> None:
-    """Make the logical reservation real enough: torch threads = CPUs, GPU memory share = GPU share."""
+def _limit_worker(threads: int, gpu: float) -> None:
+    """Make the logical reservation real enough: torch threads as reserved, GPU memory share = GPU share."""
     import torch
 
-    torch.set_num_threads(max(1, int(cpus)))
+    torch.set_num_threads(max(1, threads))
     if 0 < gpu < 1 and torch.cuda.is_available():
         torch.cuda.set_per_process_memory_fraction(gpu)
 
@@ -101,9 +100,10 @@ def cell_trainable(
         importlib.import_module(name)
     spec = config["cell"]
     resources = spec["resources"]
-    _limit_worker(resources["cpu"], resources["gpu"])
     cell = Cell.from_dict(spec)
     rc = resolve(cell)
+    # the reservation is torch threads plus one CPU per data loader (benchmark/resources.py)
+    _limit_worker(options.threads or int(resources["cpu"]) - rc.profile.num_workers, resources["gpu"])
     if rc.key != spec["key"]:
         raise ConfigError(
             f"cell {cell.name} resolves to key {rc.key} on this node but {spec['key']} on the driver: "
@@ -314,24 +314,6 @@ def _warm_caches(todo: list[ResolvedCell], options: RunOptions) -> None:
             load_split(dataset, split, options.data_root, options.cache_dir)
 
 
-def registration_modules(todo: Iterable[ResolvedCell]) -> tuple[str, ...]:
-    """Modules outside pointbench that registered a cell's method or detector in this process.
-
-    Workers import them before running a cell, so a method registered by the user's
-    module (or a test module) exists on every worker too. ``__main__`` cannot be imported
-    elsewhere: register in a module instead, or through an entry point.
-    """
-    from benchmark.registry import DETECTORS
-
-    found: list[str] = []
-    for rc in todo:
-        for obj in (type(rc.method), DETECTORS.get(rc.cell.detector)):
-            module = getattr(obj, "__module__", "") or ""
-            if module and module != "__main__" and not module.startswith(BUILTIN_PACKAGES) and module not in found:
-                found.append(module)
-    return tuple(found)
-
-
 def trial_dirname(rc_name: str, key: str) -> str:
     safe = re.sub(r"[^A-Za-z0-9_.=+-]+", "_", rc_name).strip("_")[:96]
     return f"{safe}-{key}"
@@ -374,7 +356,7 @@ def run_ray(
         overrides = ResourceOverrides(settings.gpus_per_cell, settings.cpus_per_cell).over(
             ResourceOverrides.from_suite(settings.suite_resources)
         )
-        wanted = {rc.key: cell_resources(rc, cluster, overrides, cells_in_run=len(todo)) for rc in todo}
+        wanted = {rc.key: cell_resources(rc, cluster, overrides, threads=options.threads) for rc in todo}
         options = _absolute(options)
         _warm_caches(todo, options)
         shares = sorted({r["gpu"] for r in wanted.values() if r["gpu"] > 0})

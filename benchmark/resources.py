@@ -15,10 +15,12 @@ cards pass ``--gpus-per-cell`` or a suite's ``[resources]`` table. The worker al
 torch's share of GPU memory at the same fraction, so an over-packed card fails with a
 CUDA out-of-memory error in one cell (recorded, retried) rather than slowing every cell.
 
-A CPU-only cell asks for 1 CPU plus one per data-loading process, or its share of the
-cluster's CPUs when the run has fewer cells than CPUs; the worker sets torch's thread
+A CPU-only cell asks for its torch threads (``benchmark.cpu_plan``: one by default,
+``--threads N``) plus one CPU per data-loading process; the worker sets torch's thread
 count to what the cell was given, so cells sharing a node do not oversubscribe it
-(docs/performance.md, "Dispatch", shows what oversubscription costs on a busy box).
+(docs/performance.md, "Threads", shows what oversubscription costs on a shared box). A
+run with fewer cells than CPUs no longer spreads the spare CPUs over its cells as extra
+threads: on a shared machine those threads are what collapses.
 
 Precedence: command-line flags > the suite's ``[resources]`` table > this policy. A GPU
 is never requested from a cluster that has none (Ray would leave the trial pending
@@ -32,6 +34,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from benchmark.cpu_plan import DEFAULT_THREADS
 from benchmark.errors import ConfigError
 from benchmark.per_detector import MISSING, for_detector
 
@@ -124,13 +127,12 @@ def _valid_gpu(value: float, where: str) -> float:
 
 
 def cell_resources(
-    rc: Any, cluster: ClusterShape, overrides: ResourceOverrides = ResourceOverrides(), cells_in_run: int | None = None
+    rc: Any, cluster: ClusterShape, overrides: ResourceOverrides = ResourceOverrides(), threads: int | None = None
 ) -> dict[str, float]:
     """``{"cpu": c, "gpu": g}`` for one resolved cell on this cluster.
 
-    ``cells_in_run``: how many cells this run dispatches. A CPU-only cell then gets its
-    share of the cluster's CPUs (as torch threads) when there are fewer cells than CPUs,
-    so two cells on an 8-core laptop train on 4 cores each instead of 1.
+    ``threads``: torch threads per CPU cell (``--threads``; None: ``cpu_plan``'s default
+    of one), plus one CPU per data-loading process.
     """
     detector = rc.cell.detector
     gpu = _pick(overrides.gpus, detector)
@@ -152,12 +154,11 @@ def cell_resources(
         )
     cpu = _pick(overrides.cpus, detector)
     if cpu is None:
-        wanted = 1 + rc.profile.num_workers  # the training loop plus its data-loading processes
+        wanted = (threads or DEFAULT_THREADS) + rc.profile.num_workers  # the training loop plus its loaders
         if gpu > 0:  # a cell's share of the node's CPUs follows its share of a GPU
             cpu = max(1.0, min(wanted, math.floor(cluster.cpus_per_gpu * gpu)))
         else:
-            share = math.floor(cluster.cpus / cells_in_run) if cells_in_run else 0
-            cpu = float(min(max(wanted, share), max(1.0, cluster.max_node_cpus)))
+            cpu = float(min(wanted, max(1.0, cluster.max_node_cpus)))
     if cpu <= 0:
         raise ConfigError(f"CPUs per cell must be > 0, got {cpu:g}")
     if cpu > cluster.max_node_cpus:

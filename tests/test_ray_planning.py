@@ -39,10 +39,9 @@ def tiny():
 def test_no_gpu_is_ever_asked_of_a_gpu_less_cluster() -> None:
     assert cell_resources(paper("UIUNet"), CPU_BOX) == {"cpu": 2.0, "gpu": 0.0}  # 1 + 4 loaders, capped at the node
     assert cell_resources(tiny(), CPU_BOX) == {"cpu": 1.0, "gpu": 0.0}
-    assert cell_resources(tiny(), CPU_BOX, cells_in_run=4) == {"cpu": 1.0, "gpu": 0.0}
-    assert cell_resources(tiny(), CPU_BOX, cells_in_run=1) == {"cpu": 2.0, "gpu": 0.0}  # one cell: every core
     laptop = ClusterShape(cpus=8, gpus=0, max_node_cpus=8, max_node_gpus=0)
-    assert cell_resources(tiny(), laptop, cells_in_run=2)["cpu"] == 4.0
+    assert cell_resources(tiny(), laptop)["cpu"] == 1.0  # one thread per cell, however many cores are idle
+    assert cell_resources(tiny(), laptop, threads=4)["cpu"] == 4.0  # --threads 4
     with pytest.raises(ConfigError, match="has no GPU"):
         cell_resources(tiny(), CPU_BOX, ResourceOverrides(gpus=0.25))
 
