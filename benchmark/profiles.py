@@ -42,7 +42,11 @@ class Profile:
     eval_batch_size: int = 8
     target_prior: float | None = None  # start output maps at this foreground probability (reduced profiles; None: papers' init)
     standardize_logits: bool = False  # with target_prior: also centre and scale saturated initial logits (see WithTargetPrior)
-    apply_method_defaults: bool = True  # let methods set their published optimizer/loss/schedule
+    pre_start_steps: int = 0  # PAL: no label update before this many optimizer steps (reduced profiles; 0: epochs only, as the paper)
+    # settings a reduced scale forces over every method's own (applied after the method's
+    # published setting), as (field, value) pairs; each one is explained in ``deviations``
+    forced: tuple[tuple[str, Any], ...] = ()
+    deviations: tuple[str, ...] = ()  # one line per departure from the papers' protocol, and why (recorded with every cell)
 
     def with_overrides(self, overrides: dict[str, Any]) -> "Profile":
         known = {f.name for f in dataclasses.fields(self)}
@@ -63,7 +67,6 @@ PROFILES: dict[str, Profile] = {
     # the embedded default on a laptop CPU: quarter width, 64x64 crops of the 128x128 synthetic images
     "quick": Profile(
         "quick",
-        apply_method_defaults=False,
         epochs=20,
         batch_size=8,
         crop_size=64,
@@ -77,7 +80,6 @@ PROFILES: dict[str, Profile] = {
     # CI-sized: a few images, a few epochs; proves the pipeline, not the method
     "smoke": Profile(
         "smoke",
-        apply_method_defaults=False,
         epochs=2,
         batch_size=4,
         crop_size=64,

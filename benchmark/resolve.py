@@ -38,10 +38,10 @@ def resolve(cell: Cell) -> ResolvedCell:
             f"method {method_name!r} trains on labels {'/'.join(method.label_types)}, not {cell.labels!r} "
             f"(cell {cell.name})"
         )
-    profile = cell.base_profile()
-    if profile.apply_method_defaults:
-        # the method's published setting, then the user's explicit overrides on top
-        profile = profile.with_overrides(method.paper_overrides()).with_overrides(dict(cell.profile_overrides))
+    # the profile's scale, the method's published setting, what the scale forces over it,
+    # then the user's explicit overrides on top
+    profile = cell.base_profile().with_overrides(method.paper_overrides())
+    profile = profile.with_overrides(dict(profile.forced)).with_overrides(dict(cell.profile_overrides))
     canonical = dataclasses.replace(cell, detector=detector, method=method_name, dataset=dataset)
     cell_dict = canonical.to_dict()
     cell_dict["method_options"] = dict(method.options)
