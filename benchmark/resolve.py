@@ -52,9 +52,14 @@ def resolve(cell: Cell) -> ResolvedCell:
 def key_config(config: dict[str, Any]) -> dict[str, Any]:
     """What the key hashes: the configuration that runs, not how it was written. The
     overrides are dropped (the resolved profile holds their effect) and so are profile
-    fields at their default, so adding a profile field leaves every existing key alone."""
+    fields at their default, so adding a profile field leaves every existing key alone, and
+    the profile's ``deviations`` (prose about the settings, which are hashed themselves)."""
     defaults = {f.name: f.default for f in dataclasses.fields(Profile)}
-    profile = {k: v for k, v in config["profile"].items() if k not in defaults or _plain(v) != _plain(defaults[k])}
+    profile = {
+        k: v
+        for k, v in config["profile"].items()
+        if k != "deviations" and (k not in defaults or _plain(v) != _plain(defaults[k]))
+    }
     cell = {k: v for k, v in config["cell"].items() if k != "profile_overrides"}
     return {**config, "cell": cell, "profile": profile}
 

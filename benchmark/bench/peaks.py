@@ -103,6 +103,14 @@ def _line(entry: dict[str, Any]) -> str:
     return "  ".join(parts)
 
 
+def _value(text: str) -> Any:
+    """A --set value: JSON where it parses (lists such as milestones), else as suites write it."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return parse_value(text)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("detector")
@@ -118,8 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cache-dir", type=Path)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, help="write the history here as JSON")
+    parser.add_argument("--save-model", type=Path, help="write the trained detector's state_dict here")
     args = parser.parse_args(argv)
-    overrides = tuple(sorted((k, parse_value(v)) for k, v in (s.split("=", 1) for s in args.set)))
+    overrides = tuple(sorted((k, _value(v)) for k, v in (s.split("=", 1) for s in args.set)))
     name, options = parse_spec(args.method)
     cell = Cell(args.detector, name, args.dataset, args.labels, args.seed, args.profile, tuple(sorted(options.items())), overrides)
     rc = resolve(cell)
@@ -132,6 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as work:
         run = ProbedRun(rc, options_, Path(work), every=args.every, images=args.images)
         run.run(lambda entry: print(_line(entry), f"[{time.perf_counter() - start:.0f}s]", flush=True))
+    if args.save_model:
+        torch.save(run.model.state_dict(), args.save_model)
     if args.out:
         args.out.write_text(json.dumps({"cell": cell.name, "profile": rc.profile.to_dict(), "history": run.history}, indent=1))
     return 0
