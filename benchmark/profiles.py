@@ -42,6 +42,7 @@ class Profile:
     eval_batch_size: int = 8
     target_prior: float | None = None  # start output maps at this foreground probability (reduced profiles; None: papers' init)
     standardize_logits: bool = False  # with target_prior: also centre and scale saturated initial logits (see WithTargetPrior)
+    lr_scale: float = 1.0  # multiplies every method's own learning rate (a reduced schedule's forced setting; see deviations)
     pre_start_steps: int = 0  # PAL: no label update before this many optimizer steps (reduced profiles; 0: epochs only, as the paper)
     # settings a reduced scale forces over every method's own (applied after the method's
     # published setting), as (field, value) pairs; each one is explained in ``deviations``

@@ -38,15 +38,21 @@ def resolve(cell: Cell) -> ResolvedCell:
             f"method {method_name!r} trains on labels {'/'.join(method.label_types)}, not {cell.labels!r} "
             f"(cell {cell.name})"
         )
-    # the profile's scale, the method's published setting, what the scale forces over it,
-    # then the user's explicit overrides on top
-    profile = cell.base_profile().with_overrides(method.paper_overrides())
-    profile = profile.with_overrides(dict(profile.forced)).with_overrides(dict(cell.profile_overrides))
+    profile = profiled(cell, method)
     canonical = dataclasses.replace(cell, detector=detector, method=method_name, dataset=dataset)
     cell_dict = canonical.to_dict()
     cell_dict["method_options"] = dict(method.options)
     config = {"protocol_version": PROTOCOL_VERSION, "cell": cell_dict, "profile": profile.to_dict()}
     return ResolvedCell(canonical, method, profile, config, config_key(key_config(config)))
+
+
+def profiled(cell: Cell, method: Any) -> Profile:
+    """The profile's scale, the method's published setting on top, then what the scale
+    forces over it (``forced``, ``lr_scale``), then the user's explicit overrides."""
+    profile = cell.base_profile().with_overrides(method.paper_overrides())
+    profile = profile.with_overrides(dict(profile.forced))
+    profile = dataclasses.replace(profile, lr=profile.lr * profile.lr_scale)
+    return profile.with_overrides(dict(cell.profile_overrides))
 
 
 def key_config(config: dict[str, Any]) -> dict[str, Any]:

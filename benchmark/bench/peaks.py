@@ -73,15 +73,17 @@ class ProbedRun(_Run):
 
     def __init__(self, *args: Any, every: int = 1, images: int = 32, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.every = every
-        self.probe_train = self.train.samples[:images]
+        self.every, self.images = every, images
         self.probe_test = self.test.samples[:images]
 
     def train_epoch(self, epoch: int) -> dict[str, Any]:
         entry = super().train_epoch(epoch)
         if (epoch + 1) % self.every == 0 or epoch + 1 == self.profile.epochs:
+            pool = self.method.epoch_indices(epoch, self.ctx)  # the images the epoch trained on (PAL's pool)
+            indices = range(len(self.train.samples)) if pool is None else [int(i) for i in pool]
+            probe_train = [self.train.samples[i] for i in list(indices)[: self.images]]
             entry["peaks"] = {
-                "train": summarize(self.predict([s.image for s in self.probe_train]), self.probe_train),
+                "train": summarize(self.predict([s.image for s in probe_train]), probe_train),
                 "test": summarize(self.predict([s.image for s in self.probe_test]), self.probe_test),
             }
         return entry
