@@ -15,7 +15,6 @@ from typing import Any
 
 from benchmark.errors import ConfigError
 from benchmark.profiles import Profile, get_profile
-from benchmark.seeding import seed_hash
 
 LABEL_TYPES = ("centroid", "coarse", "full")
 _SPEC = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(?:\[(.*)\])?\s*$")
@@ -89,15 +88,8 @@ class Cell:
     def base_profile(self) -> Profile:
         return get_profile(self.profile).with_overrides(dict(self.profile_overrides))
 
-    # seeds: data order and augmentation are shared by every detector and method on the
-    # same dataset/labels/seed (a paired design); initialisation depends on the whole cell
-    @property
-    def data_seed(self) -> int:
-        return seed_hash("data", self.dataset, self.labels, self.seed)
-
-    @property
-    def init_seed(self) -> int:
-        return seed_hash("init", self.detector, self.method_spec, self.dataset, self.labels, self.seed)
+    # seeds live on the resolved cell (benchmark.resolve.ResolvedCell): a cell as written
+    # may spell one configuration several ways
 
     def to_dict(self) -> dict[str, Any]:
         return {

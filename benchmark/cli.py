@@ -8,9 +8,11 @@ with status 2; a run with failed cells exits with status 1.
 from __future__ import annotations
 
 import argparse
+import difflib
 import inspect
 import json
 import logging
+import math
 import os
 import sys
 from pathlib import Path
@@ -25,8 +27,12 @@ EPILOG = """examples:
   pointbench list detectors 'DNA*' --json
   pointbench run --suite table1 --data-root DIR --executor ray --address auto   # on a Ray cluster
   pointbench run --suite table1 --registered-only  # only the cells whose methods exist today
-  pointbench status --suite quick
+  pointbench status --suite quick                  # done / stale / failed / running / interrupted / pending
+  pointbench run --rerun-stale                     # rerun cells whose data or plugin changed
+  pointbench run --force 'DNANet/*'                # rerun matching cells from scratch
+  pointbench run --suite smoke --methods mine --set epochs=1   # a tiny setting of any profile field
   pointbench report --selection best
+  pointbench report --results results --results results/reference   # yours beside the shipped reference records
   pointbench bench metrics --data-root ../shared/data --json
   pointbench bench dispatch --json                 # Ray vs serial overhead per cell
   pointbench labels --method point --dataset SIRST --labels centroid --data-root ../shared/data
@@ -55,14 +61,42 @@ def _methods(text: str) -> list[str]:
 
 def _seeds(text: str) -> list[int]:
     try:
-        return [int(s) for s in _csv(text)]
+        seeds = [int(s) for s in _csv(text)]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"seeds must be integers, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"seeds must be integers >= 0, e.g. 0,1,2; got {text!r}") from None
+    if not seeds or any(s < 0 for s in seeds):
+        raise argparse.ArgumentTypeError(f"seeds must be one or more integers >= 0, e.g. 0,1,2; got {text!r}")
+    return seeds
+
+
+def _setting(text: str) -> tuple[str, Any]:
+    """``--set epochs=1`` -> ("epochs", 1); ``--set milestones=0.5,0.75`` -> a list."""
+    from benchmark.cells import parse_value
+
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"write FIELD=VALUE, e.g. epochs=1; got {text!r}")
+    field, value = (p.strip() for p in text.split("=", 1))
+    return field, [parse_value(v) for v in value.split(",")] if "," in value else parse_value(value)
+
+
+def strict(value: Any) -> Any:
+    """JSON-safe: NaN and infinities (a std over one seed) become null, numpy scalars plain."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict(v) for v in value]
+    if type(value).__name__ in ("NAType", "NaTType"):
+        return None
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        return strict(value.item())
+    return value
 
 
 def _emit(args: argparse.Namespace, payload: Any, text: Callable[[], str]) -> None:
     if getattr(args, "json", False):
-        print(json.dumps(payload, indent=1, default=str))
+        print(json.dumps(strict(payload), indent=1, default=str, allow_nan=False))
     else:
         print(text())
 
@@ -71,10 +105,11 @@ def _emit(args: argparse.Namespace, payload: Any, text: Callable[[], str]) -> No
 def _suite_from_args(args: argparse.Namespace):
     from benchmark.suites import load_suite
 
-    return load_suite(args.suite).with_axes(
+    suite = load_suite(args.suite).with_axes(
         detectors=args.detectors, methods=args.methods, datasets=args.datasets,
         labels=args.labels, seeds=args.seeds, profile=args.profile,
     )
+    return suite.with_profile_overrides(dict(args.set)) if args.set else suite
 
 
 def _run_options(args: argparse.Namespace):
@@ -90,7 +125,7 @@ def _run_options(args: argparse.Namespace):
 
 
 def _dispatch_settings(args: argparse.Namespace, suite: Any):
-    from benchmark.dispatch import DispatchSettings
+    from benchmark.executor import DispatchSettings
 
     return DispatchSettings(
         address=args.address,
@@ -115,7 +150,10 @@ def _choose_executor(args: argparse.Namespace) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from benchmark.dispatch import EXECUTORS, busy_elsewhere, check_registered, plan, preflight
+    from benchmark.dispatch import check_registered, plan, preflight
+    from benchmark.executor import get_executor
+    from benchmark.liveness import busy_elsewhere
+    from benchmark.staleness import Review, check_patterns
     from benchmark.store import Store
 
     _choose_executor(args)
@@ -123,44 +161,88 @@ def cmd_run(args: argparse.Namespace) -> int:
     if suite.kind == "labels":
         return _run_labels(args, suite)
     store = Store(args.results, suite.name)
-    work = plan(suite.cells(), store)
     options = _run_options(args)
+    review = Review(options.data_root, options.cache_dir, force=tuple(args.force or ()), rerun_stale=args.rerun_stale)
+    work = plan(suite.cells(), store, review)
+    check_patterns(review.force, [rc.cell.name for rc in work.resolved], suite.name)
     preflight(work.todo, options)
     busy = busy_elsewhere(work.todo, store)
     todo = [rc for rc in work.todo if rc not in busy]
+    if todo:
+        store.check_writable()
+    for rc in todo:
+        if work.verdicts[rc.key] == "redo":
+            store.retire(rc.key)  # its old record aside, its checkpoint gone: from scratch
+    _say_plan(args, suite, store, work, review, todo, busy)
+    records = get_executor(args.executor)(todo, store, options, settings=_dispatch_settings(args, suite))
+    keys = {rc.key for rc in work.resolved}
+    _print_report(args, [r for r in store.records() if r["key"] in keys])
+    return _run_outcome(store, todo, records)
+
+
+def _say_plan(args: argparse.Namespace, suite: Any, store: Any, work: Any, review: Any, todo: list, busy: list) -> None:
+    """One line for the plan, then why records are stale and what could not be checked."""
+    stale = [rc for rc in work.resolved if work.verdicts[rc.key] == "stale"]
+    redo = [rc for rc in todo if work.verdicts[rc.key] == "redo"]
     print(
-        f"suite {suite.name}: {len(work.resolved)} cells, {len(work.done)} already done, {len(todo)} to run "
-        f"(profile {suite.profile}; executor {args.executor}; records in {store.dir})"
+        f"suite {suite.name}: {len(work.resolved)} cells, {len(work.done)} already done"
+        + (f" ({len(stale)} stale: their inputs changed; --rerun-stale reruns them)" if stale else "")
+        + f", {len(todo)} to run" + (f" ({len(redo)} from scratch: forced or stale)" if redo else "")
+        + f" (profile {suite.profile}; executor {args.executor}; records in {store.dir})"
         + (f"; {len(busy)} skipped: another process is training them" if busy else ""),
         file=sys.stderr,
     )
-    records = EXECUTORS[args.executor](todo, store, options, settings=_dispatch_settings(args, suite))
-    failed = [r for r in records if r["status"] != "done"]
-    keys = {rc.key for rc in work.resolved}
-    frame_records = [r for r in store.records() if r["key"] in keys]
-    _print_report(args, frame_records)
-    for r in failed:
-        print(f"failed: {r['name']}: {r['error']['type']}: {r['error']['message']} (record {store.record_path(r['key'])})",
-              file=sys.stderr)
-    unfinished = len(todo) - len(records)
+    for rc in stale + redo:
+        if rc.key in review.reasons:
+            print(f"  stale: {rc.cell.name}: {'; '.join(review.reasons[rc.key])}", file=sys.stderr)
+    for dataset, why in review.unchecked.items():
+        print(f"  not checked for staleness ({dataset}): {why}", file=sys.stderr)
+
+
+def _run_outcome(store: Any, todo: list, records: list[dict]) -> int:
+    """1 if a cell failed or did not finish; cells another run finished or holds are not ours."""
+    from benchmark.liveness import cell_state
+
+    for r in records:
+        if r["status"] != "done":
+            print(f"failed: {r['name']}: {r['error']['type']}: {r['error']['message']} "
+                  f"(record {store.record_path(r['key'])})", file=sys.stderr)
+    ran = {r["key"] for r in records}
+    left = [rc for rc in todo if rc.key not in ran]
+    elsewhere = [rc for rc in left if cell_state(store, rc.key) in ("done", "running")]
+    if elsewhere:
+        print(f"{len(elsewhere)} cell(s) finished or held by another run on {store.dir}", file=sys.stderr)
+    unfinished = len(left) - len(elsewhere)
     if unfinished:
         print(f"{unfinished} cell(s) did not finish; run the same command again to resume them", file=sys.stderr)
-    return 1 if failed or unfinished else 0
+    return 1 if unfinished or any(r["status"] != "done" for r in records) else 0
 
 
 def _run_labels(args: argparse.Namespace, suite: Any) -> int:
     """A ``kind = "labels"`` suite: pseudo-label quality per method x dataset x labels x seed."""
-    from benchmark.dispatch import check_datasets, label_jobs, run_label_jobs
+    from benchmark.dispatch import check_datasets
+    from benchmark.label_jobs import label_jobs, run_label_jobs
+    from benchmark.staleness import Review, check_patterns
     from benchmark.store import Store
 
     store = Store(args.results, suite.name)
     jobs = label_jobs(suite)
     keyed = [(job, job.resolved()[2]) for job in jobs]
-    todo = [job for job, key in keyed if store.status(key) != "done"]
     options = _run_options(args)
+    review = Review(options.data_root, options.cache_dir, force=tuple(args.force or ()), rerun_stale=args.rerun_stale)
+    verdicts = {key: review.label_job(job.name, job.dataset, store.read(key)) for job, key in keyed}
+    check_patterns(review.force, [job.name for job, _ in keyed], suite.name)
+    todo = [job for job, key in keyed if verdicts[key] in ("todo", "redo")]
     check_datasets({j.dataset for j in todo}, options)
+    if todo:
+        store.check_writable()
+    for key, verdict in verdicts.items():
+        if verdict == "redo":
+            store.retire(key)
+    stale = sum(v == "stale" for v in verdicts.values())
     print(f"suite {suite.name} (label quality, no training; one core, in this process): {len(jobs)} jobs, "
-          f"{len(jobs) - len(todo)} already done, {len(todo)} to run (records in {store.dir})", file=sys.stderr)
+          f"{len(jobs) - len(todo)} already done" + (f" ({stale} stale; --rerun-stale reruns them)" if stale else "")
+          + f", {len(todo)} to run (records in {store.dir})", file=sys.stderr)
     records = run_label_jobs(todo, store, options)
     keys = {key for _, key in keyed}
     _print_label_report(args, [r for r in store.records() if r["key"] in keys])
@@ -200,16 +282,31 @@ def _print_report(args: argparse.Namespace, records: list[dict]) -> None:
     from reports.tables import markdown_table, summarize
 
     frame = records_frame(records)
-    summary = summarize(frame, selection=getattr(args, "selection", "last"), subset=getattr(args, "subset", "all"))
+    subset = getattr(args, "subset", "all")
+    present = sorted(set(frame["subset"].dropna())) if "subset" in frame else []
+    if present and subset not in present:
+        close = difflib.get_close_matches(subset, present, n=1, cutoff=0.3)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise PointbenchError(f"no records of subset {subset!r}.{hint} The records have: {', '.join(present)}")
+    summary = summarize(frame, selection=getattr(args, "selection", "last"), subset=subset)
     _emit(args, summary.to_dict(orient="records"), lambda: markdown_table(summary))
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from benchmark.store import load_records
+    from benchmark.store import load_records, suite_names
 
-    records = load_records(args.results, args.suite and [args.suite])
+    roots = args.results or ["results"]
+    if args.suite:
+        present = sorted({name for root in roots for name in suite_names(root)})
+        if args.suite not in present:
+            close = difflib.get_close_matches(args.suite, present, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise PointbenchError(f"no records of suite {args.suite!r} under {', '.join(roots)}.{hint} "
+                                  f"Suites there: {', '.join(present) or '(none)'}")
+    records = [r for root in roots for r in load_records(root, [args.suite] if args.suite else None)]
     if not records:
-        raise PointbenchError(f"no records under {args.results!r}; run `pointbench run` first or pass --results DIR")
+        raise PointbenchError(f"no records under {', '.join(roots)}; run `pointbench run` first or pass --results DIR "
+                              f"(the shipped reference records: --results results/reference)")
     _print_report(args, records)
     return 0
 
@@ -270,31 +367,54 @@ def _table(rows: list[dict], columns: list[str]) -> str:
 
 # status -----------------------------------------------------------------------------
 def cmd_status(args: argparse.Namespace) -> int:
-    """Counts and names per state; "running" means a live heartbeat (this or another host)."""
-    from benchmark.dispatch import STATES, cell_state, check_registered, label_jobs, plan, unregistered_names
+    """Counts and names per state; "running" means a live heartbeat (this or another host);
+    "stale" a done record whose inputs changed (benchmark.staleness.STALE_RULE)."""
+    from benchmark.dispatch import check_registered, plan, unregistered_names
+    from benchmark.label_jobs import label_jobs
+    from benchmark.liveness import STATES, cell_state
+    from benchmark.resolve import PROTOCOL_VERSION
+    from benchmark.staleness import Review
     from benchmark.store import Store
 
     full = _suite_from_args(args)
     missing = unregistered_names(full.detectors, full.methods, full.datasets)
     suite = check_registered(full, registered_only=True, echo=lambda _: None) if missing else full
     store = Store(args.results, suite.name)
+    review = Review(Path(args.data_root) if args.data_root else None, Path(args.cache_dir) if args.cache_dir else None)
     if suite.kind == "labels":
-        named = [(job.name, job.resolved()[2]) for job in label_jobs(suite)]
+        keyed = [(job, job.resolved()[2]) for job in label_jobs(suite)]
+        named = [(job.name, key, review.label_job(job.name, job.dataset, store.read(key))) for job, key in keyed]
     else:
-        named = [(rc.cell.name, rc.key) for rc in plan(suite.cells(), store).resolved]
-    states: dict[str, list[str]] = {state: [] for state in STATES}
-    for name, key in named:
-        states[cell_state(store, key)].append(name)
+        work = plan(suite.cells(), store, review)
+        named = [(rc.cell.name, rc.key, work.verdicts[rc.key]) for rc in work.resolved]
+    states: dict[str, list[str]] = {state: [] for state in ("done", "stale", *STATES[1:])}
+    why: dict[str, list[str]] = {}
+    for name, key, verdict in named:
+        states["stale" if verdict == "stale" else cell_state(store, key)].append(name)
+        if verdict == "stale":
+            why[name] = review.reasons[key]
     unregistered = sorted(n for ns in missing.values() for n in ns)
+    keys = {key for _, key, _ in named}
+    other = [r for r in store.records() if r.get("key") not in keys]
+    others = sorted({str(r.get("config", {}).get("protocol_version")) for r in other})
     payload = {"suite": suite.name, "results": str(store.dir), **{k: {"count": len(v), "cells": v} for k, v in states.items()},
-               "unregistered": unregistered}
+               "unregistered": unregistered, "not_checked": [f"{d}: {reason}" for d, reason in review.unchecked.items()],
+               "other_records": len(other), "other_protocols": others}
+    payload["stale"]["reasons"] = why
 
     def text() -> str:
         lines = [f"suite {suite.name} ({store.dir}): " + ", ".join(f"{len(v)} {k}" for k, v in states.items())]
         if unregistered:
             lines.append(f"  not counted: cells of {', '.join(unregistered)} (not registered yet)")
+        if other:
+            lines.append(f"  also in this folder: {len(other)} records of other configurations "
+                         f"(protocol {', '.join(others)}; today's is {PROTOCOL_VERSION}): `pointbench report` reads them")
+        lines += [f"  not checked for staleness ({d}): {reason}" for d, reason in review.unchecked.items()]
+        lines += [f"  stale       {name}: {'; '.join(why[name])}" for name in states["stale"]]
         for state in ("failed", "running", "interrupted", "pending"):
             lines += [f"  {state:11s} {name}" for name in states[state]]
+        if states["stale"]:
+            lines.append("  (pointbench run --rerun-stale reruns the stale cells; --force PATTERN any cell)")
         return "\n".join(lines)
 
     _emit(args, payload, text)
@@ -303,35 +423,23 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 # labels -----------------------------------------------------------------------------
 def cmd_labels(args: argparse.Namespace) -> int:
-    from benchmark.bench.common import one_core
-    from benchmark.cells import parse_spec
-    from benchmark.data.loader import load_split
-    from benchmark.pseudolabels import cached_initial_labels, label_quality
-    from benchmark.registry import DATASETS, METHODS
+    from benchmark.label_jobs import LabelJob, score_labels
 
-    name, options = parse_spec(args.method)
-    method = METHODS.get(name)(**options)
-    dataset = DATASETS.resolve_name(args.dataset)
-    if args.labels not in method.label_types:
-        raise PointbenchError(f"method {method.name!r} takes labels {'/'.join(method.label_types)}, not {args.labels!r}")
-    split = load_split(dataset, args.split, args.data_root, args.cache_dir)
-    if any(s.mask is None for s in split.samples):
-        raise PointbenchError(f"{dataset} {args.split} has images without masks; label quality needs the masks")
-    with one_core() as pinned:
-        made = cached_initial_labels(
-            method, split.samples, dataset, split.fingerprint, args.labels, args.seed,
-            Path(args.cache_dir) if args.cache_dir else None, force=args.force, progress=sys.stderr.isatty(),
-        )
-    quality = label_quality(made.labels, split.samples)
+    job = LabelJob(args.method, args.dataset, args.labels, args.seed, args.split)
+    method, identity, _ = job.resolved()
+    dataset = identity["dataset"]
+    score = score_labels(job, method, dataset, Path(args.data_root) if args.data_root else None,
+                         Path(args.cache_dir) if args.cache_dir else None, force=args.force, progress=sys.stderr.isatty())
+    made, quality, pinned = score.made, score.quality, score.cpu
     result = {
         "method": method.spec, "dataset": dataset, "split": args.split, "labels": args.labels, "seed": args.seed,
-        "images": len(split), "targets": made.targets, "iou": quality["iou"], "niou": quality["niou"],
+        "images": score.images, "targets": made.targets, "iou": quality["iou"], "niou": quality["niou"],
         "seconds": made.seconds, "seconds_per_target": made.seconds_per_target,
         "cpu_seconds_per_target": made.cpu_seconds_per_target, "cached": made.from_cache,
         "cpu": pinned, "key": made.key,
     }
     _emit(args, result, lambda: (
-        f"{method.spec} on {dataset} {args.split} ({args.labels}, seed {args.seed}): {len(split)} images, {made.targets} targets\n"
+        f"{method.spec} on {dataset} {args.split} ({args.labels}, seed {args.seed}): {score.images} images, {made.targets} targets\n"
         f"IoU vs ground truth {quality['iou']:.2f}  (per-image mean {quality['niou']:.2f})\n"
         f"{made.seconds_per_target:.4f} s per target on one core ({pinned}; CPU time {made.cpu_seconds_per_target:.4f} s)"
         + ("  [from cache; --force to remake]" if made.from_cache else "")
@@ -370,15 +478,27 @@ def cmd_bench(args: argparse.Namespace) -> int:
         )
         _emit(args, result, lambda: format_dispatch(result))
         return 0
+    if args.what == "startup":
+        from benchmark.bench.startup_bench import bench_startup
+
+        rows = bench_startup(args.repeats, Path(args.cache_dir) if args.cache_dir else None)
+        _emit(args, rows, lambda: _table(rows, ["command", "exit_code", "process_seconds", "cpu_seconds", "imported_torch"]))
+        return 0
     raise PointbenchError(f"unknown benchmark {args.what!r}")
 
 
 # parser -----------------------------------------------------------------------------
-def _add_common(p: argparse.ArgumentParser) -> None:
+def _add_results(p: argparse.ArgumentParser) -> None:
     p.add_argument("--results", default="results", help="results folder (default: ./results)")
+
+
+def _add_data(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-root", help="folder holding SIRST/, NUDT-SIRST/, IRSTD-1K/, SIRST3/ (default: $POINTBENCH_DATA or ./data)")
     p.add_argument("--cache-dir", help="Arrow cache and synthetic data (default: $POINTBENCH_CACHE or ~/.cache/pointbench)")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _add_json(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="machine-readable output (strict JSON: null, never NaN)")
 
 
 def _add_grid(p: argparse.ArgumentParser) -> None:
@@ -386,26 +506,36 @@ def _add_grid(p: argparse.ArgumentParser) -> None:
     p.add_argument("--detectors", type=_csv, help="replace the suite's detectors, e.g. DNANet,UIUNet")
     p.add_argument("--methods", type=_methods, help="replace the suite's methods, e.g. 'full,lesps[start=epoch:50]'")
     p.add_argument("--datasets", type=_csv, help="replace the suite's datasets, e.g. SIRST,SIRST3")
-    p.add_argument("--labels", type=_csv, help="replace the suite's label types: centroid,coarse")
+    p.add_argument("--labels", type=_csv, help="replace the suite's label types: centroid,coarse (or full)")
     p.add_argument("--seeds", type=_seeds, help="replace the suite's seeds, e.g. 0,1,2")
     p.add_argument("--profile", help="replace the suite's profile: paper, short, quick or smoke")
+    p.add_argument("--set", type=_setting, action="append", metavar="FIELD=VALUE",
+                   help="set a profile field on top of the suite's overrides, e.g. --set epochs=1 (repeatable; "
+                        "`pointbench list profiles` shows the fields)")
+    _add_results(p)
+    _add_data(p)
+    _add_json(p)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="pointbench",
-        description="Reproducible benchmark of single-point-supervised infrared small target detection.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+RUN_HELP = """reruns: a finished cell is not run again. --rerun-stale reruns cells whose record is stale;
+--force reruns every cell of the grid, --force PATTERN those whose name matches (shell wildcards,
+brackets literal, e.g. --force 'DNANet/*' or --force '*/lesps[start=epoch:50]/*'; repeatable). A rerun
+starts from scratch: the old record moves to <results>/<suite>/.replaced/<key>.json.
 
-    run = sub.add_parser("run", help="run a suite's cells (skipping finished ones), then print its table",
+"""
+
+
+def _parser_run(sub: Any, verbosity: argparse.ArgumentParser) -> None:
+    from benchmark.staleness import STALE_RULE
+
+    run = sub.add_parser("run", parents=[verbosity], help="run a suite's cells (skipping finished ones), then print its table",
                          description="Run every cell of a suite that has no finished record, then print the table. "
-                                     "Interrupted cells resume from their last checkpoint.")
+                                     "Interrupted cells resume from their last checkpoint.",
+                         epilog=RUN_HELP + STALE_RULE, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_grid(run)
-    _add_common(run)
+    run.add_argument("--rerun-stale", action="store_true", help="rerun cells whose record is stale (see below)")
+    run.add_argument("--force", nargs="?", const="*", action="append", metavar="PATTERN",
+                     help="rerun from scratch every cell (no PATTERN) or the cells whose name matches PATTERN")
     run.add_argument("--executor", choices=["serial", "ray"],
                      help="serial: one cell after another in this process (the default: no start-up cost); "
                           "ray: cells as Ray Tune trials on every CPU/GPU of this machine or of --address "
@@ -429,26 +559,35 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--keep-checkpoints", action="store_true", help="keep each finished cell's last checkpoint")
     run.set_defaults(func=cmd_run, selection="last", subset="all")
 
-    lst = sub.add_parser("list", help="list detectors, methods, datasets, suites or profiles")
-    lst.add_argument("kind", choices=["detectors", "methods", "datasets", "suites", "profiles"])
-    lst.add_argument("pattern", nargs="?", help="shell wildcard, e.g. 'DNA*'")
-    lst.add_argument("--json", action="store_true", help="machine-readable output")
-    lst.set_defaults(func=cmd_list)
 
-    status = sub.add_parser("status", help="done / failed / running / pending cells of a suite")
+def _parser_status_report(sub: Any, verbosity: argparse.ArgumentParser) -> None:
+    from benchmark.staleness import STALE_RULE
+
+    status = sub.add_parser("status", parents=[verbosity], help="done / stale / failed / running / pending cells of a suite",
+                            description="The state of every cell of a suite: done, stale (done, but an input changed), "
+                                        "failed, running (a live heartbeat), interrupted (a checkpoint, nobody on it), "
+                                        "pending. --data-root and --cache-dir locate the data the staleness check reads.",
+                            epilog=STALE_RULE, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_grid(status)
-    _add_common(status)
     status.set_defaults(func=cmd_status)
 
-    report = sub.add_parser("report", help="tables from stored records (no training)")
-    _add_common(report)
+    report = sub.add_parser("report", parents=[verbosity], help="tables from stored records (no training)",
+                            description="One row per variant (the configuration less the seed), the mean ± std over "
+                                        "its distinct seeds. The shipped reference records are read only when asked: "
+                                        "--results results/reference (repeat --results to put them beside yours).")
+    report.add_argument("--results", action="append", metavar="DIR",
+                        help="results folder (default: ./results); repeat to read several")
     report.add_argument("--suite", help="only this suite's records (default: all)")
     report.add_argument("--selection", default="last", choices=["last", "best"],
                         help="last epoch (default) or best test IoU over evaluated epochs, as PAL/D2D report")
     report.add_argument("--subset", default="all", help="SIRST3 part to report (default: all images pooled)")
+    _add_json(report)
     report.set_defaults(func=cmd_report)
 
-    labels = sub.add_parser("labels", help="make a method's offline (or initial) pseudo-labels; print their quality",
+
+def _parser_labels_bench(sub: Any, verbosity: argparse.ArgumentParser) -> None:
+    labels = sub.add_parser("labels", parents=[verbosity],
+                            help="make a method's offline (or initial) pseudo-labels; print their quality",
                             description="Make (or read from the cache) a method's initial pseudo-labels for a dataset "
                                         "split and print their IoU against the ground truth and seconds per target on "
                                         "one core.")
@@ -458,15 +597,17 @@ def build_parser() -> argparse.ArgumentParser:
     labels.add_argument("--split", default="train", choices=["train", "test"])
     labels.add_argument("--seed", type=int, default=0, help="seed of the label generator (default 0)")
     labels.add_argument("--force", action="store_true", help="remake even if cached (to time them again)")
-    _add_common(labels)
+    _add_data(labels)
+    _add_json(labels)
     labels.set_defaults(func=cmd_labels)
 
-    bench = sub.add_parser("bench", help="measured benchmarks")
-    bench.add_argument("what", choices=["metrics", "detectors", "dispatch"],
+    bench = sub.add_parser("bench", parents=[verbosity], help="measured benchmarks")
+    bench.add_argument("what", choices=["metrics", "detectors", "dispatch", "startup"],
                        help="metrics: evaluate the SIRST3 test set on one core; detectors: forward+backward "
                             "images/s of every detector (on a GPU: fp32, bf16+channels_last, torch.compile); "
                             "dispatch: seconds per cell, Ray vs serial, on 1-epoch tiny cells (and GPU packing "
-                            "where a GPU exists)")
+                            "where a GPU exists); startup: seconds of `list methods`, `status`, `report` in fresh "
+                            "processes and whether they imported torch")
     bench.add_argument("pattern", nargs="?", help="detectors: shell wildcard of detector names (default: all)")
     bench.add_argument("--device", help="detectors: cpu (default) or cuda")
     bench.add_argument("--batch", type=int, default=16, help="detectors: batch size (default 16)")
@@ -476,8 +617,31 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--cells", type=int, default=8, help="dispatch: number of tiny cells (default 8)")
     bench.add_argument("--gpu-cells", type=int, default=4, help="dispatch: small-detector cells packed on one GPU (default 4)")
     bench.add_argument("--address", help="dispatch: an existing Ray cluster instead of a local one")
-    _add_common(bench)
+    bench.add_argument("--repeats", type=int, default=3, help="startup: runs of each command, median reported (default 3)")
+    _add_data(bench)
+    _add_json(bench)
     bench.set_defaults(func=cmd_bench)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pointbench",
+        description="Reproducible benchmark of single-point-supervised infrared small target detection.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    verbosity = argparse.ArgumentParser(add_help=False)  # -v after the subcommand too
+    verbosity.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log progress details")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _parser_run(sub, verbosity)
+    lst = sub.add_parser("list", parents=[verbosity], help="list detectors, methods, datasets, suites or profiles")
+    lst.add_argument("kind", choices=["detectors", "methods", "datasets", "suites", "profiles"])
+    lst.add_argument("pattern", nargs="?", help="shell wildcard, e.g. 'DNA*'")
+    _add_json(lst)
+    lst.set_defaults(func=cmd_list)
+    _parser_status_report(sub, verbosity)
+    _parser_labels_bench(sub, verbosity)
     return parser
 
 

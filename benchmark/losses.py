@@ -9,9 +9,13 @@
   every pixel (its edge map gets ``edge[edge==0]=1`` before ``edge[edge>0]=4``, so the
   intended boundary weighting is a uniform x4), then only the hardest half of the
   batch's pixels averaged.
+- ``soft_iou_per_image``, ``per_image``, ``weighted_mean``: per-image values of a loss
+  and their weighted mean, for per-sample weights.
 """
 
 from __future__ import annotations
+
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -55,3 +59,32 @@ def combine_outputs(losses: list[torch.Tensor], rule: str) -> torch.Tensor:
     if rule == "mean":
         return torch.stack(losses).mean()
     raise ValueError(f"unknown deep-supervision rule {rule!r}; use mean, sum or final")
+
+
+# per-image losses (sample weights) ------------------------------------------------------
+def soft_iou_per_image(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
+    """``soft_iou`` of each image of the batch on its own: shape (B,). Diffuse-to-Detect
+    weights SoftIoU per sample; the batch-global ``soft_iou`` cannot be weighted."""
+    pred = torch.sigmoid(logits.float()).flatten(1)
+    target = target.flatten(1)
+    inter = (pred * target).sum(1)
+    return 1.0 - (inter + smooth) / (pred.sum(1) + target.sum(1) - inter + smooth)
+
+
+def per_image(loss: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+    """Any batch loss ``f(logits, target, **kw)`` as per-image values (B,): ``f`` on each
+    image alone (its normalizations, such as the focal loss's positive count, per image)."""
+
+    def each(logits: torch.Tensor, target: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+        return torch.stack([loss(logits[i : i + 1], target[i : i + 1], **kwargs) for i in range(logits.shape[0])])
+
+    each.__name__ = f"per_image_{getattr(loss, '__name__', 'loss')}"
+    return each
+
+
+def weighted_mean(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """``sum(w_i * l_i) / B``: with weights of mean 1 (as methods normalize them) the
+    plain mean's scale; a weight of 0 drops a sample, 2 counts it twice."""
+    if values.shape != weights.shape:
+        raise ValueError(f"{values.shape[0]} per-image losses but {weights.shape[0]} weights")
+    return (values * weights.to(values.dtype)).sum() / values.shape[0]

@@ -55,6 +55,8 @@ class Profile:
         if unknown:
             raise ConfigError(f"unknown profile field(s) {unknown}; known: {sorted(known)}")
         clean = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
+        if str(clean.get("optimizer", self.optimizer)).lower() == "adamw" != self.optimizer.lower():
+            clean.setdefault("weight_decay", 0.01)  # switching to AdamW without a decay: AdamW's own default
         return dataclasses.replace(self, **clean)
 
     def to_dict(self) -> dict[str, Any]:
@@ -64,7 +66,8 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "paper": Profile("paper", epochs=400, batch_size=16, crop_size=256, num_workers=4),
     # the paper's protocol at a fraction of the epochs, for real data on a CPU or a short GPU check
-    "short": Profile("short", epochs=20, batch_size=8, crop_size=256, eval_every=5, checkpoint_every=5),
+    "short": Profile("short", epochs=20, batch_size=8, crop_size=256, eval_every=5, checkpoint_every=5,
+                     deviations=("20 epochs of batch 8 instead of 400 of batch 16 (a fraction of the schedule)",)),
     # the embedded default on a laptop CPU: quarter width, 64x64 crops of the 128x128 synthetic images
     "quick": Profile(
         "quick",
@@ -77,6 +80,10 @@ PROFILES: dict[str, Profile] = {
         eval_every=10,
         checkpoint_every=5,
         milestones=(0.75,),
+        deviations=(
+            "synthetic 128x128 images, 20 epochs of batch 8 and 64x64 crops instead of 400 of batch 16 and 256x256",
+            "detectors at quarter width (detector_width 0.25)",
+        ),
     ),
     # CI-sized: a few images, a few epochs; proves the pipeline, not the method
     "smoke": Profile(
@@ -91,6 +98,7 @@ PROFILES: dict[str, Profile] = {
         checkpoint_every=1,
         max_train_images=8,
         max_test_images=6,
+        deviations=("CI-sized: 8 training and 6 test images, 2 epochs at 1/8 width; proves the pipeline, not the method",),
     ),
 }
 

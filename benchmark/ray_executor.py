@@ -12,8 +12,9 @@ so Tune retries it (resuming from the checkpoint); the last failure stays record
 its error. A worker that dies without writing (killed, out of memory) gets a failed
 record from the driver once its retries are spent.
 
-Ray is imported by this module only, which ``benchmark.dispatch`` imports on demand:
-``pointbench list``, the serial executor and tests without Ray never pay for it.
+Ray is imported by this module only, which ``benchmark.executor.get_executor("ray")``
+imports on demand: ``pointbench list``, the serial executor and tests without Ray never
+pay for it.
 """
 
 from __future__ import annotations
@@ -49,12 +50,13 @@ from ray import tune  # noqa: E402
 from ray.tune import Callback  # noqa: E402
 
 from benchmark.cells import Cell  # noqa: E402
-from benchmark.dispatch import DispatchSettings, Echo, Heartbeat, summary_line  # noqa: E402
+from benchmark.executor import DispatchSettings, Echo, summary_line  # noqa: E402
+from benchmark.liveness import Heartbeat  # noqa: E402
 from benchmark.engine import RunOptions, run_cell  # noqa: E402
 from benchmark.errors import ConfigError  # noqa: E402
 from benchmark.resolve import ResolvedCell, resolve  # noqa: E402
 from benchmark.resources import ClusterShape, ResourceOverrides, cell_resources  # noqa: E402
-from benchmark.schema import Record  # noqa: E402
+from benchmark.schema import Record, cell_record, error_info, mark_failed, stamp  # noqa: E402
 from benchmark.store import Store  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -127,7 +129,7 @@ def cell_trainable(
         raise CellFailed(f"{cell.name}: {error.get('type')}: {error.get('message')}")
     # a last result even when no epoch ran here (resumed after the final epoch): Tune's
     # built-in progress callback prints "Trial ... completed" for trials without one
-    tune.report({"epoch": epochs, "epochs": epochs, "status": "done"})
+    tune.report({"epoch": epochs, "epochs": epochs, "status": "done", "key": rc.key})  # the driver reads these, not clocks
 
 
 # driver side ----------------------------------------------------------------------------
@@ -155,7 +157,7 @@ class GridProgress(Callback):
         self.done: set[str] = set()
         self.failed: set[str] = set()
         self.attempts: dict[str, int] = {}
-        self.first_start: dict[str, float] = {}  # wall clock, to tell this run's records from older ones
+        self.before = {key: store.stamp(key) for key in self.cells}  # a record unlike this is this run's (no clocks)
         self.start = time.perf_counter()
         self.last_line = self.start
         self.tty = sys.stderr.isatty() if tty is None else tty
@@ -210,7 +212,6 @@ class GridProgress(Callback):
         key = self._key(trial)
         rc = self.cells.get(key)
         self.attempts[key] = self.attempts.get(key, 0) + 1
-        self.first_start.setdefault(key, time.time())
         self.running[key] = (0, rc.profile.epochs if rc else 0)
         name = rc.cell.name if rc else key
         attempt = self.attempts[key]
@@ -222,6 +223,9 @@ class GridProgress(Callback):
             self.running[key] = (int(result["epoch"]), int(result.get("epochs") or self.running[key][1]))
         if self.bar is not None:
             self._say()
+        elif "iou" in result and key in self.cells:  # a log file shows each evaluated epoch too
+            self.echo(f"{self.cells[key].cell.name} epoch {result['epoch']}/{result.get('epochs')}: "
+                      f"loss {result['loss']:.4f}, IoU {result['iou']:.2f}")
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         key = self._key(trial)
@@ -244,8 +248,7 @@ class GridProgress(Callback):
         self.running.pop(key, None)
         rc = self.cells.get(key)
         text = _error_text(trial)
-        path = self.store.record_path(key)
-        fresh = path.is_file() and path.stat().st_mtime >= self.first_start.get(key, 0.0) - 1.0
+        fresh = self.store.stamp(key) != self.before.get(key)  # rewritten since launch: by this run's trial
         record = self.store.read(key) if fresh else None
         if rc is not None and record is None:
             _write_lost_record(rc, self.store, text)  # the worker died before run_cell could write
@@ -289,17 +292,8 @@ def _error_text(trial: Any, limit: int = 300) -> str:
 
 def _write_lost_record(rc: ResolvedCell, store: Store, message: str) -> None:
     """A failed record for a cell whose worker never wrote one (killed, out of memory)."""
-    from datetime import datetime, timezone
-
-    from benchmark.engine import _base_record
-
-    record = _base_record(rc, store.suite)
-    record.update(
-        status="failed",
-        error={"type": "TrialError", "message": message, "traceback": ""},
-        provenance={"finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "executor": "ray"},
-    )
-    store.write(record)
+    record = mark_failed(cell_record(rc, store.suite), error_info(kind="TrialError", message=message))
+    store.write(stamp(record, executor="ray"))
 
 
 def _absolute(options: RunOptions) -> RunOptions:
@@ -363,12 +357,16 @@ def connect(address: str | None) -> bool:
     return True
 
 
-def run_ray(todo: list[ResolvedCell], store: Store, options: RunOptions, settings: DispatchSettings) -> list[Record]:
+def run_ray(
+    todo: list[ResolvedCell], store: Store, options: RunOptions, settings: DispatchSettings | None = None
+) -> list[Record]:
     """Run ``todo`` as one Tune experiment; return the records of the cells that finished."""
     if not todo:
         return []
+    settings = settings or DispatchSettings()
     echo = settings.echo
-    t0, since = time.perf_counter(), time.time() - 1.0
+    t0 = time.perf_counter()
+    before = {rc.key: store.stamp(rc.key) for rc in todo}
     started = connect(settings.address)
     quiet = {name: logging.getLogger(name).level for name in NOISY_LOGGERS}
     try:
@@ -384,35 +382,12 @@ def run_ray(todo: list[ResolvedCell], store: Store, options: RunOptions, setting
         echo(f"ray: {cluster.cpus:g} CPUs, {cluster.gpus:g} GPUs in {len(ray.nodes())} node(s), ready in "
              f"{time.perf_counter() - t0:.1f} s; {len(todo)} cells on {placement}; "
              f"trial folders in {store.dir / '.ray' / EXPERIMENT}")
-        cells = [{**rc.cell.to_dict(), "key": rc.key, "name": rc.cell.name, "resources": wanted[rc.key]} for rc in todo]
-        names = {rc.key: trial_dirname(rc.cell.name, rc.key) for rc in todo}
-        trainable = tune.with_parameters(
-            cell_trainable, store_root=str(store.root), suite=store.suite, options=options,
-            modules=registration_modules(todo),
-        )
-        trainable = tune.with_resources(trainable, _resources_of)
         progress = GridProgress(todo, store, echo, settings.retries)
-        tuner = tune.Tuner(
-            trainable,
-            param_space={"cell": tune.grid_search(cells)},
-            tune_config=tune.TuneConfig(
-                max_concurrent_trials=settings.max_concurrent,
-                reuse_actors=True,
-                trial_name_creator=lambda t: names[t.config["cell"]["key"]],
-                trial_dirname_creator=lambda t: names[t.config["cell"]["key"]],
-            ),
-            run_config=tune.RunConfig(
-                name=EXPERIMENT,
-                storage_path=str((store.dir / ".ray").resolve()),
-                verbose=0,
-                callbacks=[progress],
-                failure_config=tune.FailureConfig(max_failures=settings.retries),
-            ),
-        )
+        tuner = _tuner(todo, store, options, settings, wanted, progress)
         for name in NOISY_LOGGERS:  # trial errors are reported by GridProgress, once, with the cell's name
             logging.getLogger(name).setLevel(logging.CRITICAL)
         try:
-            tuner.fit()
+            results = tuner.fit()
         finally:
             progress.close()
         echo(f"ray: {progress.status_line()}")
@@ -421,10 +396,46 @@ def run_ray(todo: list[ResolvedCell], store: Store, options: RunOptions, setting
             logging.getLogger(name).setLevel(level)
         if started:
             ray.shutdown()
-    # this run's records only: a failed record from an earlier run is not this run's result
-    paths = {rc.key: store.record_path(rc.key) for rc in todo}
-    written = [key for key, path in paths.items() if path.is_file() and path.stat().st_mtime >= since]
+    reported = {r.metrics.get("key") for r in results if r.metrics and r.metrics.get("status") == "done"}
+    return records_of_this_run(store, before, reported)
+
+
+def records_of_this_run(store: Store, before: dict[str, str | None], reported: Iterable[str] = ()) -> list[Record]:
+    """The records this run wrote: those its trials reported done, and those rewritten since
+    launch (a failed cell's record). Content, not file times: on shared storage the file
+    server's clock and the driver's may disagree by minutes."""
+    reported = set(reported)
+    written = [key for key, stamp in before.items() if key in reported or store.stamp(key) != stamp]
     return [r for r in (store.read(key) for key in written) if r is not None]
+
+
+def _tuner(todo: list[ResolvedCell], store: Store, options: RunOptions, settings: DispatchSettings,
+           wanted: dict[str, dict[str, float]], progress: GridProgress) -> tune.Tuner:
+    """One grid-search trial per cell, each with the resources the driver chose for it."""
+    cells = [{**rc.cell.to_dict(), "key": rc.key, "name": rc.cell.name, "resources": wanted[rc.key]} for rc in todo]
+    names = {rc.key: trial_dirname(rc.cell.name, rc.key) for rc in todo}
+    trainable = tune.with_parameters(
+        cell_trainable, store_root=str(store.root), suite=store.suite, options=options,
+        modules=registration_modules(todo),
+    )
+    trainable = tune.with_resources(trainable, _resources_of)
+    return tune.Tuner(
+        trainable,
+        param_space={"cell": tune.grid_search(cells)},
+        tune_config=tune.TuneConfig(
+            max_concurrent_trials=settings.max_concurrent,
+            reuse_actors=True,
+            trial_name_creator=lambda t: names[t.config["cell"]["key"]],
+            trial_dirname_creator=lambda t: names[t.config["cell"]["key"]],
+        ),
+        run_config=tune.RunConfig(
+            name=EXPERIMENT,
+            storage_path=str((store.dir / ".ray").resolve()),
+            verbose=0,
+            callbacks=[progress],
+            failure_config=tune.FailureConfig(max_failures=settings.retries),
+        ),
+    )
 
 
 def _resources_of(config: dict[str, Any]) -> dict[str, float]:

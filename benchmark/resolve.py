@@ -8,23 +8,43 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from benchmark.cells import Cell, config_key
+from benchmark.cells import Cell, config_key, format_spec
 from benchmark.errors import ConfigError
 from benchmark.profiles import Profile
 from benchmark.registry import DATASETS, DETECTORS, METHODS
+from benchmark.seeding import seed_hash
 
 # bump when the engine changes in a way that changes results of an unchanged config, and
-# when a Profile field's default changes (keys leave default-valued fields out)
-PROTOCOL_VERSION = 2
+# when a Profile field's default changes (keys leave default-valued fields out).
+# 3: seeds from the resolved cell (all method options, defaults filled in), AdamW honours
+#    weight_decay = 0; records of protocol 2 (results/reference/) keep their old keys
+PROTOCOL_VERSION = 3
 
 
 @dataclass(frozen=True)
 class ResolvedCell:
-    cell: Cell  # with canonical registry names
+    cell: Cell  # canonical: registry names, only the options that differ from the defaults
     method: Any  # methods.base.Method instance
     profile: Profile
     config: dict[str, Any]
     key: str
+
+    # seeds come from what runs, never from how it was written: `lesps`, `lesps[f=5]` and
+    # `LESPS[f=5.0]` are one key and one set of seeds. Data order and augmentation are
+    # shared by every detector and method on the same dataset/labels/seed (a paired
+    # design); initialisation depends on the whole cell but not on the profile.
+    @property
+    def data_seed(self) -> int:
+        return seed_hash("data", self.cell.dataset, self.cell.labels, self.cell.seed)
+
+    @property
+    def init_seed(self) -> int:
+        options = format_spec(self.cell.method, dict(self.method.options))  # every option, defaults included
+        return seed_hash("init", self.cell.detector, options, self.cell.dataset, self.cell.labels, self.cell.seed)
+
+    @property
+    def seeds(self) -> dict[str, int]:
+        return {"seed": self.cell.seed, "data_seed": self.data_seed, "init_seed": self.init_seed}
 
 
 def resolve(cell: Cell) -> ResolvedCell:
@@ -39,7 +59,9 @@ def resolve(cell: Cell) -> ResolvedCell:
             f"(cell {cell.name})"
         )
     profile = profiled(cell, method)
-    canonical = dataclasses.replace(cell, detector=detector, method=method_name, dataset=dataset)
+    changed = {k: v for k, v in method.options.items() if method.defaults.get(k) != v}
+    canonical = dataclasses.replace(cell, detector=detector, method=method_name, dataset=dataset,
+                                    method_options=tuple(sorted(changed.items())))
     cell_dict = canonical.to_dict()
     cell_dict["method_options"] = dict(method.options)
     config = {"protocol_version": PROTOCOL_VERSION, "cell": cell_dict, "profile": profile.to_dict()}

@@ -77,6 +77,8 @@ INFO = DetectorInfo(
     paper_loss="soft_iou",
     notes="single output; features = the last SBAM output (finest level, width 16) that feeds the "
     "1x1-ReLU-1x1 head; bilinear align_corners=True as in the PyTorch references",
+    feature_channels=16,  # DetectorOutput.features at width 1, full resolution
+    feature_stride=1,
 )
 
 

@@ -48,6 +48,17 @@ class DetectorInfo:
     paper_loss: str | None = None
     notes: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # ``DetectorOutput.features``: channels at width 1 (scaled with ``scaled(c, width,
+    # feature_min_channels)`` as the network scales them) and input pixels per feature pixel
+    feature_channels: int | None = None
+    feature_stride: int = 1
+    feature_min_channels: int = 2
+
+    def channels_at(self, width: float) -> int | None:
+        """Feature channels of the network built at ``width`` (None: no feature map)."""
+        if self.feature_channels is None:
+            return None
+        return scaled(self.feature_channels, width, minimum=self.feature_min_channels)
 
 
 DetectorFactory = Callable[..., nn.Module]

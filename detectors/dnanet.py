@@ -159,6 +159,8 @@ INFO = DetectorInfo(
     paper_lr=0.05,  # Adagrad 0.05 with cosine decay in the original; BasicIRSTD/LESPS use Adam 5e-4
     paper_loss="soft_iou",
     notes="deep supervision on x0_1, x0_2, x0_3 and the fused map; the fused map is final",
+    feature_channels=16,  # DetectorOutput.features at width 1, full resolution
+    feature_stride=1,
 )
 
 

@@ -256,6 +256,9 @@ INFO = DetectorInfo(
         "top-down two-way attention fusion; single output, no deep supervision; "
         "Refined-IRSTD's single-point variant adds deep-supervision heads and focal loss (not used here)"
     ),
+    feature_channels=16,  # DetectorOutput.features at width 1, full resolution
+    feature_stride=1,
+    feature_min_channels=4,
 )
 
 

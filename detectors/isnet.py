@@ -1,25 +1,36 @@
 """ISNet (Zhang et al., CVPR 2022): shape-aware detection with an edge branch.
 
-Follows the public code (RuiZhang97/ISNet master ``model/ISNet.py``, with its copies in
-BasicIRSTD and PAL ``model/ISNet/ISNet_no_sigmoid.py``): a residual encoder-decoder
-with channels [8, 16, 32, 64] and 4 blocks per stage, TTOA skip fusion built on 3x1 and
-1x3 modulated deformable convolutions (DCNv2, ``detectors.deform_conv``), and a
-full-resolution edge branch of three Taylor-finite-difference (TFD) blocks that starts
-from the image gradient and is gated by side maps from three decoder depths. The edge
-map (sigmoid) re-weights the decoder features before the head: ``f * (1 + edge)``.
+Follows the public code as the field runs it: YuChuang1205/PAL
+``model/ISNet/ISNet_no_sigmoid.py`` (3 input channels, DCNv2 through torchvision), whose
+layers are those of the original RuiZhang97/ISNet ``model/ISNet.py``: a residual
+encoder-decoder with channels [8, 16, 32, 64] and 4 blocks per stage, TTOA skip fusion
+built on 1x3 and 3x1 modulated deformable convolutions (DCNv2, ``detectors.deform_conv``),
+and a full-resolution edge branch of three Taylor-finite-difference (TFD) blocks that
+starts from the image gradient and is gated by side maps from three decoder depths. The
+edge map (sigmoid) re-weights the decoder features before the head: ``f * (1 + edge)``.
+
+Layer by layer: modules are registered in the reference's order, so ``parameters()``
+yields the reference's shapes in the reference's order (checked against a table read
+from the PAL code, ``tests/data/isnet_reference_shapes.json``); ``REFERENCE_KEY_RULES``
+spell our keys as the reference does, so a PAL/original checkpoint loads with
+``detectors._reference.load_reference_state_dict``.
 
 Differences from the public code, none of which changes what is computed:
+* modules that the public code builds but never calls (``res1-3``, ``d1-3``, ``gate1-3``,
+  ``SA``, ``SA_att``, ``head2``, ``cw``, ``conv2_1``, ``conv16``: 103,709 parameters) are
+  left out, since a parameter without a gradient is dead weight and breaks the detector
+  contract; so we have 986,962 parameters against the reference's 1,090,671;
 * the image gradient of every input channel is taken inside the network, as PAL does
   (the original takes it in the training script, BasicIRSTD from the first channel only),
   so the first edge conv has ``in_channels`` inputs;
-* modules that the public code builds but never calls (``res1-3``, ``d1-3``, ``gate1-3``,
-  ``SA``, ``SA_att``, ``head2``, ``cw``, ``conv2_1``, ``conv16``; about 0.10 M parameters)
-  are left out, so the count is ~0.99 M instead of PAL's 1.09 M;
 * resizes that are no-ops at full resolution are dropped.
 
-The deformable convs are DCNv2 (offsets and a sigmoid mask) as in the original and PAL;
-BasicIRSTD's copy imports DCNv1 (offsets only). The offset/mask convs start at zero as in
-DCN; the original training script instead re-initialises every conv with N(0, 0.02).
+XinyiYing/BasicIRSTD's copy has the same layers but 1 input channel and DCNv1 (offsets
+only, ``conv_offset`` with 2*k outputs instead of ``conv_offset_mask`` with 3*k); its
+README's 0.966 M is a thop count of that copy, which sees neither the never-called
+modules nor the parameters held directly by the DCN and gated-conv modules. The
+offset/mask convs start at zero as in DCN; the original training script instead
+re-initialises every conv with N(0, 0.02).
 """
 
 from __future__ import annotations
@@ -29,7 +40,28 @@ import torch.nn.functional as F
 from torch import nn
 
 from detectors.base import DetectorInfo, DetectorOutput, register_detector, scaled
+from detectors._reference import KeyRules
 from detectors.deform_conv import ModulatedDeformConv2d
+
+# Our keys as the reference (PAL ISNet_no_sigmoid.py, RuiZhang97 model/ISNet.py) spells them.
+REFERENCE_KEY_RULES: KeyRules = (
+    (r"^fuse2\.", "TTOA_low."),
+    (r"^fuse1\.", "TTOA_high."),
+    (r"\.dcn_column\.", ".dcn_colum."),  # sic
+    (r"\.offset_mask\.", ".conv_offset_mask."),
+    (r"\.shortcut\.", ".downsample."),
+    (r"^side3\.", "dsn1."),
+    (r"^side2\.", "dsn2."),
+    (r"^side1\.", "dsn3."),
+    (r"^edge_out\.", "fuse."),
+    (r"^edge_in\.", "dsup."),
+    (r"^tfd(\d)\.step(\d)\.body\.0\.", r"myb\1.res\2.conv1."),
+    (r"^tfd(\d)\.step(\d)\.body\.1\.", r"myb\1.res\2.bn1."),
+    (r"^tfd(\d)\.step(\d)\.body\.3\.", r"myb\1.res\2.conv2."),
+    (r"^tfd(\d)\.step(\d)\.body\.4\.", r"myb\1.res\2.bn2."),
+    (r"^tfd(\d)\.gate\.conv\.", r"myb\1.gate."),
+    (r"^tfd(\d)\.gate\.gate\.", r"myb\1.gate._gate_conv."),
+)
 
 
 def _conv_bn(in_channels: int, out_channels: int, stride: int = 1) -> list[nn.Module]:
@@ -70,9 +102,9 @@ class TTOA(nn.Module):
     def __init__(self, channels: int):
         super().__init__()
         hidden = max(1, channels // 2)
-        self.preprocess = nn.Sequential(nn.Conv2d(channels, hidden, 1), nn.Conv2d(hidden, channels, 1))
-        self.dcn_column = ModulatedDeformConv2d(channels, channels, (3, 1), padding=(1, 0))
         self.dcn_row = ModulatedDeformConv2d(channels, channels, (1, 3), padding=(0, 1))
+        self.dcn_column = ModulatedDeformConv2d(channels, channels, (3, 1), padding=(1, 0))
+        self.preprocess = nn.Sequential(nn.Conv2d(channels, hidden, 1), nn.Conv2d(hidden, channels, 1))
 
     def forward(self, deep: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         deep, skip = self.preprocess(deep), self.preprocess(skip)
@@ -122,6 +154,8 @@ class GatedConv(nn.Module):
 
     def __init__(self, channels: int):
         super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 1, bias=False)
+        nn.init.xavier_normal_(self.conv.weight)
         self.gate = nn.Sequential(
             nn.BatchNorm2d(channels + 1),
             nn.Conv2d(channels + 1, channels + 1, 1),
@@ -130,8 +164,6 @@ class GatedConv(nn.Module):
             nn.BatchNorm2d(1),
             nn.Sigmoid(),
         )
-        self.conv = nn.Conv2d(channels, channels, 1, bias=False)
-        nn.init.xavier_normal_(self.conv.weight)
 
     def forward(self, x: torch.Tensor, side: torch.Tensor) -> torch.Tensor:
         alpha = self.gate(torch.cat([x, side], dim=1))
@@ -192,27 +224,28 @@ class ISNet(nn.Module):
             nn.ReLU(),
             nn.MaxPool2d(3, 2, 1),
         )
+        # modules are registered in the reference's order, so parameters line up one to one
+        self.fuse2 = TTOA(f[2])
+        self.fuse1 = TTOA(f[1])
         self.layer1 = _stage(f[1], f[1], blocks[0])
         self.layer2 = _stage(f[1], f[2], blocks[1], stride=2)
         self.layer3 = _stage(f[2], f[3], blocks[2], stride=2)
         self.deconv2 = nn.ConvTranspose2d(f[3], f[2], 4, 2, 1)
-        self.fuse2 = TTOA(f[2])
         self.uplayer2 = _stage(f[2], f[2], blocks[1])
         self.deconv1 = nn.ConvTranspose2d(f[2], f[1], 4, 2, 1)
-        self.fuse1 = TTOA(f[1])
         self.uplayer1 = _stage(f[1], f[1], blocks[0])
         self.head = FCNHead(f[1], 1)
 
         # edge branch: image gradient -> three TFD blocks gated by decoder side maps
-        self.gradient = GradientMagnitude(in_channels)
         self.side3 = nn.Conv2d(f[3], 1, 1)
         self.side2 = nn.Conv2d(f[2], 1, 1)
         self.side1 = nn.Conv2d(f[1], 1, 1)
+        self.edge_out = nn.Conv2d(edge, 1, 1, bias=False)
         self.edge_in = nn.Conv2d(in_channels, edge, 1)
         self.tfd1 = TFD(edge)
         self.tfd2 = TFD(edge)
         self.tfd3 = TFD(edge)
-        self.edge_out = nn.Conv2d(edge, 1, 1, bias=False)
+        self.gradient = GradientMagnitude(in_channels)
 
     def forward(self, x: torch.Tensor) -> DetectorOutput:
         size = x.shape[-2:]
@@ -238,7 +271,7 @@ INFO = DetectorInfo(
     paper="Zhang et al., ISNet: Shape Matters for Infrared Small Target Detection, CVPR 2022",
     reference_code="RuiZhang97/ISNet (master); YuChuang1205/PAL model/ISNet; XinyiYing/BasicIRSTD model/ISNet",
     side_outputs=0,
-    published_params_m=1.09,  # PAL 3-channel incl. ~0.10 M unused modules; BasicIRSTD 1-channel: 0.966 M
+    published_params_m=1.09,  # PAL/original code, 3 channels, incl. 0.104 M never-called modules we omit (0.987 M)
     published_macs_g=30.62,
     paper_lr=0.05,  # original train_ISNet.py: Adagrad 0.05, weight decay 1e-4, cosine T_max=30; BasicIRSTD: Adam 5e-4
     paper_loss="soft_iou+edge",  # SoftIoU(mask) + 10*BCE(edge, grad(GT)) + SoftIoU(edge), original and BasicIRSTD
@@ -247,6 +280,8 @@ INFO = DetectorInfo(
         "+ SoftIoU(edge) as in BasicIRSTD; PAL trains on the mask only. DCNv2 in plain PyTorch."
     ),
     extra={"params_tolerance": 0.15},
+    feature_channels=16,  # DetectorOutput.features at width 1, full resolution
+    feature_stride=1,
 )
 
 

@@ -78,6 +78,8 @@ INFO = DetectorInfo(
     notes="base version (3 blocks per stage), not MLCL_small; single output; features = the fused "
     "full-resolution BFPN map (width 64) that feeds the 1x1-ReLU-1x1 head; bilinear align_corners=True "
     "as in the PyTorch references",
+    feature_channels=64,  # DetectorOutput.features at width 1, full resolution
+    feature_stride=1,
 )
 
 

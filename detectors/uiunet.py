@@ -199,6 +199,8 @@ INFO = DetectorInfo(
         "stage1d..stage5d and encoder stage6. BatchNorm after global pooling in the fusion "
         "blocks needs batch >= 2 in training, as in the original."
     ),
+    feature_channels=64,  # DetectorOutput.features at width 1, full resolution
+    feature_stride=1,
 )
 
 

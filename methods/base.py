@@ -1,17 +1,30 @@
-"""The method contract: a method owns the supervision, not the training loop.
+"""The method contract: a method owns the supervision; the engine owns the loop.
 
 The engine calls, in order:
+  ``validation_fraction()``     share of the training split held out as a validation
+                                split (fixed seed, points only; default 0: none);
+  ``build_parts(ctx)``          once, after the detector and before the optimizers: the
+                                method's own trainable ``nn.Module``s (:class:`Part`);
   ``setup(ctx)``                once, before training: writes ``ctx.labels``, by default
                                 from ``initial_labels`` (the point maps; offline
                                 pseudo-labels for MCLC, COM, diffusion, cached by content
                                 key when ``cache_initial_labels`` is set);
-  ``epoch_indices(epoch, ctx)`` which training samples the epoch uses (PAL's pools);
-  ``loss(out, batch, ctx)``     the loss of one batch (in-batch targets, e.g. GSACP);
-  ``end_epoch(epoch, ctx)``     label evolution (LESPS, PAL), using ``ctx.predict``.
+  ``epoch_plan(epoch, ctx)``    which training samples the epoch uses and their loss
+                                weights (default: ``epoch_indices``, PAL's pools);
+  ``train_step(step)``          one optimization step on one batch (default: forward,
+                                ``loss``, backward, the optimizers' step); a method may
+                                replace it (bi-level steps, an EMA teacher, in-batch
+                                targets from the same forward);
+  ``loss(out, batch, ctx)``     the loss of one batch, optionally with named parts
+                                that the record's history keeps;
+  ``end_epoch(epoch, ctx)``     label evolution (LESPS, PAL), using ``ctx.predict``;
+  ``test_model(model, parts)``  what test-time inference runs: the detector unless the
+                                method says otherwise (it sees only parts with ``at_test``).
 
-``ctx.labels`` (one float32 map in [0, 1] per training image) belongs to the engine: it
-checkpoints it and logs its quality against the ground truth, which the method itself
-never sees unless it is ``privileged`` (and then the record says so).
+``ctx.labels`` (one float32 map in [0, 1] per training image, validation images
+included) belongs to the engine: it checkpoints it and logs its quality against the
+ground truth, which the method itself never sees unless it is ``privileged`` (and then
+the record says so).
 """
 
 from __future__ import annotations
@@ -19,18 +32,35 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Sequence
 
 import numpy as np
-import torch
 
-from benchmark import losses
 from benchmark.data.points import point_map
 from benchmark.data.split import Sample
 from benchmark.errors import ConfigError
+from benchmark.lazy import lazy_module
 from benchmark.profiles import Profile
 from benchmark.registry import METHODS
-from detectors.base import DetectorOutput
+
+losses = lazy_module("benchmark.losses")  # torch loads with the first loss: resolving a cell needs no torch
+contract = lazy_module("benchmark.contract")  # likewise: the contract's types hold tensors and modules
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from benchmark.contract import EpochPlan, LossValue, Part, StepOutput, TrainStep
+    from detectors.base import DetectorOutput
+
+
+def _cpu() -> "torch.device":
+    import torch
+
+    return torch.device("cpu")
+
+
+def _no_record(key: str) -> None:
+    return None
 
 
 @dataclass
@@ -44,7 +74,7 @@ class MethodContext:
     rng: np.random.Generator
     workdir: Path
     predict: Callable[[Sequence[int]], list[np.ndarray]]  # probability maps of training images
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    device: torch.device = field(default_factory=_cpu)
     state: dict[str, Any] = field(default_factory=dict)  # checkpointed with the labels
     dataset: str = ""
     detector: str = ""  # registry name: methods whose rule differs by detector family (PAL) read it
@@ -53,6 +83,19 @@ class MethodContext:
     cache_dir: Path | None = None
     last_epoch: dict[str, Any] = field(default_factory=dict)  # the log of the epoch just trained (loss, lr)
     epoch: int = 0  # 0-based epoch being trained (set by the engine before each epoch)
+    model: nn.Module | None = None  # the detector (in-training methods read its features, copy it)
+    parts: dict[str, nn.Module] = field(default_factory=dict)  # the method's own modules, on the device
+    optimizers: dict[str, torch.optim.Optimizer] = field(default_factory=dict)  # parts' own (outer steps in end_epoch)
+    feature_channels: int | None = None  # of ``DetectorOutput.features`` at this cell's width
+    feature_stride: int = 1  # input pixels per feature pixel
+    train_indices: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # samples the epochs draw from
+    validation_indices: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # held out (points only)
+    # batches of chosen training-split samples, augmented as in training: ``batches(indices, epoch)``
+    batches: Callable[..., Iterator[dict[str, torch.Tensor]]] | None = None
+    # (probabilities, decoder features) of training images at full size
+    predict_features: Callable[[Sequence[int]], list[tuple[np.ndarray, np.ndarray]]] | None = None
+    # a finished record of the same results folder by its key (e.g. a run whose learned weights rank samples)
+    find_record: Callable[[str], dict[str, Any] | None] = field(default_factory=lambda: _no_record)
 
     def points(self, index: int) -> np.ndarray:
         return self.samples[index].points(self.label_type)
@@ -121,15 +164,53 @@ class Method:
         else:
             ctx.labels[:] = self.initial_labels(ctx.samples, ctx.label_type, ctx.rng)
 
+    def validation_fraction(self) -> float:
+        """Share of the training split held out for validation (a method option where used)."""
+        return 0.0
+
+    def build_parts(self, ctx: MethodContext) -> dict[str, Part]:
+        """The method's own trainable modules, by name (keep references: the engine moves
+        them to the device in place). Called once, after ``ctx.model`` exists."""
+        return {}
+
     def epoch_indices(self, epoch: int, ctx: MethodContext) -> np.ndarray | None:
-        return None  # all samples
+        return None  # all training samples
+
+    def epoch_plan(self, epoch: int, ctx: MethodContext) -> EpochPlan:
+        """Samples and weights of an epoch; by default ``epoch_indices`` without weights."""
+        return contract.EpochPlan(self.epoch_indices(epoch, ctx))
+
+    def train_step(self, step: TrainStep) -> StepOutput:
+        """Today's step: forward under autocast, ``loss``, backward, every optimizer's step."""
+        with step.autocast():
+            out = step.model(step.batch["image"])
+        total, parts = contract.split_loss(self.loss(out, step.batch, step.ctx))
+        step.check_finite(total)
+        step.zero_grad()
+        total.backward()
+        step.step_all()
+        return contract.StepOutput(total.detach(), parts)
 
     def output_loss(self, logits: torch.Tensor, batch: dict[str, torch.Tensor], ctx: MethodContext) -> torch.Tensor:
         return losses.soft_iou(logits, batch["label"])
 
-    def loss(self, out: DetectorOutput, batch: dict[str, torch.Tensor], ctx: MethodContext) -> torch.Tensor:
-        per_output = [self.output_loss(o, batch, ctx) for o in (out.logits, *out.side)]
+    def image_loss(self, logits: torch.Tensor, batch: dict[str, torch.Tensor], ctx: MethodContext) -> torch.Tensor:
+        """One loss per image (B,), for weighted batches: SoftIoU per image by default."""
+        return losses.soft_iou_per_image(logits, batch["label"])
+
+    def loss(self, out: DetectorOutput, batch: dict[str, torch.Tensor], ctx: MethodContext) -> LossValue:
+        """The profile's combination of the outputs' losses; with sample weights in the
+        batch, each output's loss is the weighted mean of its per-image losses."""
+        if "weight" in batch:
+            per_output = [losses.weighted_mean(self.image_loss(o, batch, ctx), batch["weight"]) for o in (out.logits, *out.side)]
+        else:
+            per_output = [self.output_loss(o, batch, ctx) for o in (out.logits, *out.side)]
         return losses.combine_outputs(per_output, ctx.profile.deep_supervision)
+
+    def test_model(self, model: nn.Module, parts: dict[str, nn.Module]) -> nn.Module:
+        """What predicts at test time (and for ``ctx.predict``): the detector, unless a
+        method combines it with its ``at_test`` parts (the only ones it is given)."""
+        return model
 
     def end_epoch(self, epoch: int, ctx: MethodContext) -> dict[str, Any]:
         """Return a log dict; ``{"labels_changed": True}`` makes the engine log label quality."""
@@ -163,3 +244,16 @@ def register_method(cls: type[Method]) -> type[Method]:
         raise ValueError(f"{cls.__qualname__} needs a class attribute 'name'")
     METHODS.add(cls.name, cls, description=cls.description)
     return cls
+
+
+_CONTRACT_TYPES = ("EpochPlan", "LossValue", "Part", "StepOutput", "TrainStep")
+
+
+def __getattr__(name: str) -> Any:
+    """``from methods.base import Part`` works without importing torch for every listing."""
+    if name in _CONTRACT_TYPES:
+        return getattr(contract, name)
+    raise AttributeError(f"module 'methods.base' has no attribute {name!r}")
+
+
+__all__ = ["EpochPlan", "Method", "MethodContext", "Part", "StepOutput", "TrainStep", "register_method"]

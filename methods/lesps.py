@@ -14,15 +14,18 @@ epoch after epoch 50).
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
-from benchmark import losses
 from benchmark.errors import ConfigError
+from benchmark.lazy import lazy_module
 from methods._evolution import binary_growth, label_regions, region_candidates
 from methods.base import Method, MethodContext, register_method
+
+losses = lazy_module("benchmark.losses")  # torch loads with the first loss, not on import (listing, status)
+if TYPE_CHECKING:
+    import torch
 
 _START = re.compile(r"^\s*(?:epoch\s*:\s*(\d+)|loss\s*<\s*([0-9.eE+-]+))\s*$")
 

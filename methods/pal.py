@@ -24,18 +24,21 @@ epochs) runs here in ``end_epoch(e - 1)``: the same model, the same labels.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
-import torch
 from scipy import ndimage
 
-from benchmark import losses
 from benchmark.data.points import point_map
 from benchmark.data.split import Sample
 from benchmark.errors import ConfigError
+from benchmark.lazy import lazy_module
 from methods._evolution import EIGHT, binary_growth, label_regions, region_candidates
 from methods.base import Method, MethodContext, register_method
+
+losses = lazy_module("benchmark.losses")  # torch loads with the first loss, not on import (listing, status)
+if TYPE_CHECKING:
+    import torch
 
 # easy-sample initialization (utilts.data_inital_make_add_points) ---------------------
 ROI_HALF = 10  # the ROI is [p - 10, p + 10) in each axis, clipped

@@ -6,10 +6,14 @@ evolution, so the detector learns to fire on the point pixels only.
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
-from benchmark import losses
+from benchmark.lazy import lazy_module
 from methods.base import Method, MethodContext, register_method
+
+losses = lazy_module("benchmark.losses")  # torch loads with the first loss, not on import (listing, status)
+if TYPE_CHECKING:
+    import torch
 
 
 @register_method

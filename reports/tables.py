@@ -13,25 +13,43 @@ from tabulate import tabulate
 
 from benchmark.metrics import METRICS
 
-GROUP = ["detector", "method_spec", "dataset", "labels"]
+# one row per variant (the key less the seed); the rest describe it for a reader
+GROUP = ["variant"]
+DESCRIBE = ["detector", "method_spec", "dataset", "labels", "suite", "profile", "profile_changes", "protocol_version"]
 METRIC_COLUMNS = [m.name for m in METRICS]
 LABELS = {m.name: f"{m.label} ({m.unit})" for m in METRICS}
 
 
 def summarize(frame: pd.DataFrame, selection: str = "last", subset: str = "all") -> pd.DataFrame:
-    """Mean, std and seed count of each metric per detector x method x dataset x labels."""
+    """Mean, std and count of distinct seeds of each metric per variant.
+
+    A seed recorded twice for one variant (the same configuration in two suites) counts
+    once: its runs are averaged first, then the seeds.
+    """
+    empty = pd.DataFrame(columns=DESCRIBE + GROUP + ["seeds"])
     if frame.empty or "selection" not in frame:
-        return pd.DataFrame(columns=GROUP + ["seeds"])
+        return empty
     done = frame[(frame["status"] == "done") & (frame["selection"] == selection) & (frame["subset"] == subset)]
     if done.empty:
-        return pd.DataFrame(columns=GROUP + ["seeds"])
-    grouped = done.groupby(GROUP, sort=True)  # a stable order, whatever order the record files load in
-    out = grouped[METRIC_COLUMNS].mean()
-    std = grouped[METRIC_COLUMNS].std(ddof=1)
+        return empty
+    per_seed = done.groupby(GROUP + ["seed"], sort=False)[METRIC_COLUMNS].mean()
+    grouped = per_seed.groupby(level=GROUP, sort=False)
+    out = grouped.mean()
+    std = grouped.std(ddof=1)
     for name in METRIC_COLUMNS:
         out[f"{name}_std"] = std[name]
     out["seeds"] = grouped.size()
-    return out.reset_index()
+    described = done.groupby(GROUP, sort=False)[DESCRIBE].agg(_joined)
+    out = described.join(out).reset_index()
+    return out.sort_values(DESCRIBE[:7], kind="stable").reset_index(drop=True)  # stable, whatever the load order
+
+
+def _joined(values: pd.Series) -> str | int | None:
+    """The one value a variant has (several suites may hold it: all of them, joined)."""
+    unique = sorted({v for v in values.dropna()}, key=str)
+    if len(unique) == 1:
+        return unique[0]
+    return ", ".join(str(v) for v in unique) if unique else None
 
 
 def _fmt(mean: float, std: float) -> str:
@@ -46,7 +64,10 @@ def display_frame(summary: pd.DataFrame) -> pd.DataFrame:
     """Strings for humans: 'mean ± std' per metric."""
     rows = []
     for _, r in summary.iterrows():
-        row = {"detector": r["detector"], "method": r["method_spec"], "dataset": r["dataset"], "labels": r["labels"]}
+        row = {"detector": r["detector"], "method": r["method_spec"], "dataset": r["dataset"], "labels": r["labels"],
+               "suite": r["suite"], "profile": r["profile"], "changes": r["profile_changes"] or "-"}
+        if summary["protocol_version"].nunique() > 1:
+            row["protocol"] = r["protocol_version"]
         for name in METRIC_COLUMNS:
             row[LABELS[name]] = _fmt(r[name], r[f"{name}_std"])
         row["seeds"] = int(r["seeds"])

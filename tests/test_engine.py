@@ -66,7 +66,7 @@ def test_interrupted_cell_resumes_to_the_same_result(tmp_path: Path, shared_cach
     with pytest.raises(Interrupt):
         run_cell(tiny_cell(), store, options(shared_cache), on_epoch=kill_after_two)
     key = reference["key"]
-    assert store.read(key) is None and store.status(key) == "running"
+    assert store.read(key) is None and store.status(key) == "interrupted"  # a checkpoint, nobody on it
     seen = []
     resumed = run_cell(tiny_cell(), store, options(shared_cache), on_epoch=lambda e: seen.append(e["epoch"]))
     assert seen == [3]  # only the remaining epoch ran
@@ -86,7 +86,8 @@ if "test_boom" not in METHODS.names():
 
 
 def test_failure_is_recorded_and_the_grid_goes_on(tmp_path: Path, shared_cache: Path) -> None:
-    from benchmark.dispatch import plan, run_serial
+    from benchmark.dispatch import plan
+    from benchmark.serial_executor import run_serial
 
     store = Store(tmp_path, "t")
     cells = [tiny_cell("test_boom", "centroid"), tiny_cell()]
@@ -110,7 +111,9 @@ def test_threads_option_is_applied_recorded_and_restored(tmp_path: Path, shared_
 
 def test_serial_run_skips_cells_another_run_finished_or_holds(tmp_path: Path, shared_cache: Path) -> None:
     """Two serial runs on one results folder share the grid: each cell is checked at its turn."""
-    from benchmark.dispatch import Heartbeat, plan, run_serial
+    from benchmark.dispatch import plan
+    from benchmark.liveness import Heartbeat
+    from benchmark.serial_executor import run_serial
 
     store = Store(tmp_path, "t")
     one = tiny_cell()

@@ -11,7 +11,9 @@ from typing import Iterator
 
 import pytest
 
-from benchmark.dispatch import DispatchSettings, plan, run_ray
+from benchmark.dispatch import plan
+from benchmark.executor import DispatchSettings
+from benchmark.ray_executor import run_ray
 from benchmark.engine import RunOptions
 from benchmark.store import Store
 from tests.test_ray_dispatch import REPO, tiny_cell

@@ -16,7 +16,9 @@ from typing import Any, Iterator
 import pytest
 
 from benchmark.cells import Cell
-from benchmark.dispatch import DispatchSettings, plan, run_ray
+from benchmark.dispatch import plan
+from benchmark.executor import DispatchSettings
+from benchmark.ray_executor import run_ray
 from benchmark.engine import RunOptions
 from benchmark.registry import METHODS
 from benchmark.store import Store

@@ -14,7 +14,8 @@ import pytest
 
 from benchmark.cells import Cell
 from benchmark.registry import METHODS
-from benchmark.dispatch import Heartbeat, cell_state, check_registered, heartbeat_path, plan, suite_size
+from benchmark.dispatch import check_registered, plan, suite_size
+from benchmark.liveness import Heartbeat, cell_state, heartbeat_path
 from benchmark.errors import ConfigError
 from benchmark.resolve import resolve
 from benchmark.resources import ClusterShape, ResourceOverrides, cell_resources, policy_gpu_fraction

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from benchmark.cells import Cell
-from benchmark.dispatch import cell_state, heartbeat_path
+from benchmark.liveness import cell_state, heartbeat_path
 from benchmark.resolve import resolve
 from benchmark.store import Store
 
@@ -94,7 +94,7 @@ def test_killed_driver_then_rerun_resumes(tmp_path: Path, shared_cache: Path) ->
     status = subprocess.run([sys.executable, "-m", "benchmark.cli", "status", "--suite", str(suite), "--results",
                              str(results), "--json"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     counts = {k: v["count"] for k, v in json.loads(status.stdout).items() if isinstance(v, dict)}
-    assert counts == {"done": 1, "failed": 0, "running": 0, "interrupted": 1, "pending": 0}, status.stdout
+    assert counts == {"done": 1, "stale": 0, "failed": 0, "running": 0, "interrupted": 1, "pending": 0}, status.stdout
     first_mtime = store.record_path(first.key).stat().st_mtime_ns
 
     rerun = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300, start_new_session=True)

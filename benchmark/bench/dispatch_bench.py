@@ -48,13 +48,14 @@ def _compute_seconds(records: list[dict[str, Any]]) -> float:
 
 
 def _run(executor: str, cells: list[Cell], root: Path, suite: str, options: Any, settings: Any) -> tuple[float, list[dict]]:
-    from benchmark.dispatch import EXECUTORS, plan
+    from benchmark.dispatch import plan
+    from benchmark.executor import get_executor
     from benchmark.store import Store
 
     store = Store(root, suite)
     todo = plan(cells, store).todo
     start = time.perf_counter()
-    records = EXECUTORS[executor](todo, store, options, settings=settings)
+    records = get_executor(executor)(todo, store, options, settings=settings)
     seconds = time.perf_counter() - start
     failed = [r for r in records if r["status"] != "done"]
     if failed or len(records) != len(cells):
@@ -82,12 +83,10 @@ def _tune_noop(n: int, root: Path) -> float:
 
 
 def bench_dispatch(cells: int = 8, cache_dir: Path | None = None, gpu_cells: int = 4, address: str | None = None) -> dict[str, Any]:
-    import logging
-
     import torch
 
-    from benchmark.dispatch import DispatchSettings
     from benchmark.engine import RunOptions, run_cell
+    from benchmark.executor import DispatchSettings
     from benchmark.provenance import device_name
     from benchmark.store import Store
 
@@ -107,45 +106,55 @@ def bench_dispatch(cells: int = 8, cache_dir: Path | None = None, gpu_cells: int
         compute = _compute_seconds(records)
         result["serial"] = {"seconds": seconds, "per_cell_s": seconds / cells, "compute_per_cell_s": compute,
                             "overhead_per_cell_s": seconds / cells - compute}
-
-        from benchmark import ray_executor
-        import ray
-
-        start = time.perf_counter()
-        started = ray_executor.connect(address)
-        startup = time.perf_counter() - start
-        levels = {n: logging.getLogger(n).level for n in ray_executor.NOISY_LOGGERS}
-        try:
-            cluster = ray.cluster_resources()
-            slots = max(1, int(cluster.get("CPU", 1)))  # tiny cells take 1 CPU each
-            small = min(slots, cells)
-            # two grid sizes in one session: the difference gives the cost of one more cell,
-            # the rest is what every run pays once (Tune set-up, worker processes importing torch)
-            t_small, _ = _run("ray", tiny_cells(small, first_seed=1000), root, "ray-small", options, quiet)
-            seconds, records = _run("ray", tiny_cells(cells), root, "ray", options, quiet)
-            compute = _compute_seconds(records)
-            at_once = min(slots, cells)
-            marginal = (seconds - t_small) * at_once / (cells - small) if cells > small else float("nan")
-            result["ray"] = {
-                "startup_s": startup if started else None, "seconds": seconds, "per_cell_s": seconds / cells,
-                "per_cell_with_startup_s": (seconds + (startup if started else 0)) / cells,
-                "cells_at_once": at_once, "compute_per_cell_s": compute,
-                "slot_seconds_per_extra_cell": marginal,
-                "overhead_per_extra_cell_s": marginal - compute,
-                "fixed_per_run_s": t_small - small * marginal / at_once if cells > small else float("nan"),
-                "cluster_cpus": cluster.get("CPU", 0), "cluster_gpus": cluster.get("GPU", 0),
-            }
-            for n in ray_executor.NOISY_LOGGERS:
-                logging.getLogger(n).setLevel(logging.CRITICAL)
-            noop = _tune_noop(cells, root)
-            result["tune_noop"] = {"seconds": noop, "per_trial_s": noop / cells}
-            result["gpu"] = _gpu_packing(gpu_cells, root, cache_dir, cluster.get("GPU", 0), address)
-        finally:
-            for n, level in levels.items():
-                logging.getLogger(n).setLevel(level)
-            if started:
-                ray.shutdown()
+        result.update(_bench_ray(cells, root, options, quiet, cache_dir, gpu_cells, address))
     result["torch_threads"] = torch.get_num_threads()
+    return result
+
+
+def _bench_ray(cells: int, root: Path, options: Any, quiet: Any, cache_dir: Path | None, gpu_cells: int,
+               address: str | None) -> dict[str, Any]:
+    """The Ray side: start-up, two grid sizes (fixed and per-cell cost), a no-op Tune grid, GPU packing."""
+    import logging
+
+    import ray
+
+    from benchmark import ray_executor
+
+    result: dict[str, Any] = {}
+    start = time.perf_counter()
+    started = ray_executor.connect(address)
+    startup = time.perf_counter() - start
+    levels = {n: logging.getLogger(n).level for n in ray_executor.NOISY_LOGGERS}
+    try:
+        cluster = ray.cluster_resources()
+        slots = max(1, int(cluster.get("CPU", 1)))  # tiny cells take 1 CPU each
+        small = min(slots, cells)
+        # two grid sizes in one session: the difference gives the cost of one more cell,
+        # the rest is what every run pays once (Tune set-up, worker processes importing torch)
+        t_small, _ = _run("ray", tiny_cells(small, first_seed=1000), root, "ray-small", options, quiet)
+        seconds, records = _run("ray", tiny_cells(cells), root, "ray", options, quiet)
+        compute = _compute_seconds(records)
+        at_once = min(slots, cells)
+        marginal = (seconds - t_small) * at_once / (cells - small) if cells > small else float("nan")
+        result["ray"] = {
+            "startup_s": startup if started else None, "seconds": seconds, "per_cell_s": seconds / cells,
+            "per_cell_with_startup_s": (seconds + (startup if started else 0)) / cells,
+            "cells_at_once": at_once, "compute_per_cell_s": compute,
+            "slot_seconds_per_extra_cell": marginal,
+            "overhead_per_extra_cell_s": marginal - compute,
+            "fixed_per_run_s": t_small - small * marginal / at_once if cells > small else float("nan"),
+            "cluster_cpus": cluster.get("CPU", 0), "cluster_gpus": cluster.get("GPU", 0),
+        }
+        for n in ray_executor.NOISY_LOGGERS:
+            logging.getLogger(n).setLevel(logging.CRITICAL)
+        noop = _tune_noop(cells, root)
+        result["tune_noop"] = {"seconds": noop, "per_trial_s": noop / cells}
+        result["gpu"] = _gpu_packing(gpu_cells, root, cache_dir, cluster.get("GPU", 0), address)
+    finally:
+        for n, level in levels.items():
+            logging.getLogger(n).setLevel(level)
+        if started:
+            ray.shutdown()
     return result
 
 
@@ -153,7 +162,7 @@ def _gpu_packing(n: int, root: Path, cache_dir: Path | None, cluster_gpus: float
     """N small cells at 1/N GPU each, against the same cells at one GPU each (one at a time)."""
     import torch
 
-    from benchmark.dispatch import DispatchSettings
+    from benchmark.executor import DispatchSettings
     from benchmark.engine import RunOptions
 
     if cluster_gpus < 1:

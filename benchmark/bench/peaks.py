@@ -22,14 +22,16 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from scipy import ndimage
 
 from benchmark.cells import Cell, parse_spec, parse_value
 from benchmark.data.split import Sample
-from benchmark.engine import RunOptions, _Run
+from benchmark.build import Built, build
+from benchmark.engine import end_epoch, evaluate_epoch, log_label_quality
+from benchmark.loop import RunState, train_epoch
 from benchmark.resolve import resolve
 
 ON_RADIUS = 3  # px around a point: the Pd criterion's centroid distance
@@ -68,25 +70,37 @@ def summarize(probs: Sequence[np.ndarray], samples: Sequence[Sample]) -> dict[st
     }
 
 
-class ProbedRun(_Run):
-    """The engine's run with a peak probe after every ``every`` epochs."""
+def probe(b: Built, epoch: int, images: int) -> dict[str, dict[str, float]]:
+    """Peaks on the first ``images`` images the epoch trained on (PAL's pool, not the
+    whole split) and on the first ``images`` test images."""
+    pool = b.rc.method.epoch_plan(epoch, b.ctx).indices
+    indices = b.ctx.train_indices if pool is None else pool
+    train = [b.train.samples[int(i)] for i in list(indices)[:images]]
+    test = b.test.samples[:images]
+    return {
+        "train": summarize(b.predict([s.image for s in train]), train),
+        "test": summarize(b.predict([s.image for s in test]), test),
+    }
 
-    def __init__(self, *args: Any, every: int = 1, images: int = 32, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self.every, self.images = every, images
-        self.probe_test = self.test.samples[:images]
 
-    def train_epoch(self, epoch: int) -> dict[str, Any]:
-        entry = super().train_epoch(epoch)
-        if (epoch + 1) % self.every == 0 or epoch + 1 == self.profile.epochs:
-            pool = self.method.epoch_indices(epoch, self.ctx)  # the images the epoch trained on (PAL's pool)
-            indices = range(len(self.train.samples)) if pool is None else [int(i) for i in pool]
-            probe_train = [self.train.samples[i] for i in list(indices)[: self.images]]
-            entry["peaks"] = {
-                "train": summarize(self.predict([s.image for s in probe_train]), probe_train),
-                "test": summarize(self.predict([s.image for s in self.probe_test]), self.probe_test),
-            }
-        return entry
+def probed_run(b: Built, every: int, images: int, on_epoch: Callable[[dict[str, Any]], None]) -> RunState:
+    """The engine's epochs (train, the method's update, evaluation when due) with a probe
+    after every ``every`` epochs; nothing is checkpointed or stored."""
+    state = RunState()
+    b.rc.method.setup(b.ctx)
+    log_label_quality(b, state, 0)
+    epochs = b.profile.epochs
+    for epoch in range(epochs):
+        entry = train_epoch(b, state, epoch)
+        last = epoch + 1 == epochs
+        if last or (epoch + 1) % every == 0:
+            entry["peaks"] = probe(b, epoch, images)
+        end_epoch(b, state, epoch, entry)
+        if last or (epoch + 1) % b.profile.eval_every == 0:
+            evaluate_epoch(b, state, epoch, entry, last)
+        state.history.append(entry)
+        on_epoch(entry)
+    return state
 
 
 def _line(entry: dict[str, Any]) -> str:
@@ -138,15 +152,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     print(json.dumps({k: v for k, v in rc.profile.to_dict().items()}), flush=True)
-    options_ = RunOptions(data_root=args.data_root, cache_dir=args.cache_dir, progress=False)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as work:
-        run = ProbedRun(rc, options_, Path(work), every=args.every, images=args.images)
-        run.run(lambda entry: print(_line(entry), f"[{time.perf_counter() - start:.0f}s]", flush=True))
+        b = build(rc, Path(work), None, args.data_root, args.cache_dir)
+        state = probed_run(b, args.every, args.images,
+                           lambda entry: print(_line(entry), f"[{time.perf_counter() - start:.0f}s]", flush=True))
     if args.save_model:
-        torch.save(run.model.state_dict(), args.save_model)
+        torch.save(b.model.state_dict(), args.save_model)
     if args.out:
-        args.out.write_text(json.dumps({"cell": cell.name, "profile": rc.profile.to_dict(), "history": run.history}, indent=1))
+        out = {"cell": cell.name, "profile": rc.profile.to_dict(), "history": state.history,
+               "label_quality": state.label_quality}
+        args.out.write_text(json.dumps(out, indent=1))
     return 0
 
 

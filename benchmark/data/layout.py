@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,26 +86,17 @@ def read_split_ids(path: Path) -> list[str]:
     return ids
 
 
+FILE_FOLDERS = {"image": "images", "mask": "masks", **POINT_FOLDERS}
+
+
+def relative_paths(sample_id: str) -> dict[str, str]:
+    """Each kind's file of one id, relative to the dataset folder (plain strings: SIRST3's
+    11,000 paths are built on every fingerprint)."""
+    return {kind: f"{sub}/{sample_id}.png" for kind, sub in FILE_FOLDERS.items()}
+
+
 def file_paths(folder: Path, sample_id: str) -> dict[str, Path]:
-    return {
-        "image": folder / "images" / f"{sample_id}.png",
-        "mask": folder / "masks" / f"{sample_id}.png",
-        "centroid": folder / POINT_FOLDERS["centroid"] / f"{sample_id}.png",
-        "coarse": folder / POINT_FOLDERS["coarse"] / f"{sample_id}.png",
-    }
-
-
-def fingerprint_parts(folder: Path, ids: list[str], split_path: Path) -> list[str]:
-    """What the cache key depends on: the split list and each file's size and mtime."""
-    parts = [split_path.read_text(encoding="utf-8-sig")]
-    for sample_id in ids:
-        for kind, path in file_paths(folder, sample_id).items():
-            try:
-                st = os.stat(path)
-                parts.append(f"{kind}:{sample_id}:{st.st_size}:{st.st_mtime_ns}")
-            except FileNotFoundError:
-                parts.append(f"{kind}:{sample_id}:missing")
-    return parts
+    return {kind: folder / rel for kind, rel in relative_paths(sample_id).items()}
 
 
 def _read_png(path: Path, what: str, split_path: Path, mode: str = "L") -> np.ndarray:

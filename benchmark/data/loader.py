@@ -2,8 +2,11 @@
 
 The first load reads the PNGs, derives missing point labels, and saves one Arrow
 dataset per (dataset, split) under ``<cache>/arrow/<NAME>/<split>-<fingerprint>``; later
-loads read only the cache. The fingerprint covers the split list and every file's size
-and modification time, so an edited, added or removed file rebuilds the cache.
+loads read only the cache. The fingerprint is a hash of the split list and of every
+file's *content* (``benchmark.data.digests``, remembered by size and mtime so a second
+run rereads nothing): an edited, added or removed file rebuilds the cache and makes the
+records trained on the old files stale, while two copies of the same data share one
+fingerprint, one label cache and one set of records.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import numpy as np
 
 from benchmark.data import layout
 from benchmark.data.catalog import DatasetSpec, dataset_spec
+from benchmark.data.digests import DigestCache
 from benchmark.data.split import Sample, Split
 from benchmark.errors import DataError
 
@@ -44,50 +48,92 @@ def load_split(
     cache_dir: Path | str | None = None,
 ) -> Split:
     """One split of a registered dataset, as samples with their subset names."""
+    spec, root, cache = _locate(dataset, data_root, cache_dir)
+    if spec.parts:
+        return _load_union(spec, split, root, cache)
+    return _read_cache(_ensure_folder(layout.dataset_folder(root, spec.folder), spec.name, split, cache), spec.name, split)
+
+
+def split_fingerprint(
+    dataset: str, split: str, data_root: Path | str | None = None, cache_dir: Path | str | None = None
+) -> tuple[str, int]:
+    """(fingerprint, number of images) of a split, from the files alone (nothing is loaded)."""
+    spec, root, cache = _locate(dataset, data_root, cache_dir)
+    if spec.parts:
+        fingerprint, ids, _ = _union_fingerprint(spec, split, root, cache)
+        return fingerprint, len(ids)
+    fingerprint, ids, _ = _folder_fingerprint(layout.dataset_folder(root, spec.folder), spec.name, split, cache)
+    return fingerprint, len(ids)
+
+
+def ensure_cached(dataset: str, split: str, data_root: Path | str | None = None, cache_dir: Path | str | None = None) -> None:
+    """Read every file of a split into the Arrow cache now (a bad file raises DataError here,
+    before any training), without loading the result."""
+    spec, root, cache = _locate(dataset, data_root, cache_dir)
+    for part in spec.parts or (spec.folder,):
+        _ensure_folder(layout.dataset_folder(root, part), part, split, cache)
+
+
+def _locate(dataset: str, data_root: Path | str | None, cache_dir: Path | str | None) -> tuple[DatasetSpec, Path, Path]:
     spec = dataset_spec(dataset)
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     if spec.embedded:
         from benchmark.data.synthetic import ensure_synthetic_root
 
-        root = ensure_synthetic_root(cache)
-    else:
-        root = layout.check_data_root(Path(data_root) if data_root is not None else default_data_root())
-    if spec.parts:
-        return _load_union(spec, split, root, cache)
-    return _load_folder(layout.dataset_folder(root, spec.folder), spec.name, split, cache)
+        return spec, ensure_synthetic_root(cache), cache
+    return spec, layout.check_data_root(Path(data_root) if data_root is not None else default_data_root()), cache
+
+
+def _folder_fingerprint(folder: Path, name: str, split: str, cache: Path) -> tuple[str, list[str], Path]:
+    """Hash of the split list and of each listed file's content (or its absence)."""
+    split_path = layout.split_file(folder, name, split)
+    ids = layout.read_split_ids(split_path)
+    digests = DigestCache(folder, cache)
+    digest = hashlib.md5(CACHE_VERSION.encode())
+    digest.update(split_path.read_bytes())
+    for sample_id in ids:
+        for kind, rel in layout.relative_paths(sample_id).items():
+            digest.update(f"|{kind}:{sample_id}:{digests.digest(rel) or 'missing'}".encode())
+    digests.save()
+    return digest.hexdigest()[:16], ids, split_path
+
+
+def _union_fingerprint(spec: DatasetSpec, split: str, root: Path, cache: Path) -> tuple[str, list[str] | None, list[str]]:
+    """(fingerprint, ids of the union's own list or None, the parts' fingerprints)."""
+    parts = [_folder_fingerprint(layout.dataset_folder(root, p), p, split, cache) for p in spec.parts]
+    list_path = layout.split_file(root / spec.folder, spec.name, split)
+    ids = layout.read_split_ids(list_path) if list_path.is_file() else None
+    text = "|".join(p[0] for p in parts) + "|" + ("\n".join(ids) if ids is not None else "parts in order")
+    fingerprint = hashlib.md5(text.encode()).hexdigest()[:16]
+    return fingerprint, ids if ids is not None else [i for p in parts for i in p[1]], ids
 
 
 def _load_union(spec: DatasetSpec, split: str, root: Path, cache: Path) -> Split:
-    parts = [_load_folder(layout.dataset_folder(root, p), p, split, cache) for p in spec.parts]
+    parts = [_read_cache(_ensure_folder(layout.dataset_folder(root, p), p, split, cache), p, split) for p in spec.parts]
+    fingerprint, _, listed = _union_fingerprint(spec, split, root, cache)
     by_id = {s.name: s for part in parts for s in part.samples}
-    list_path = layout.split_file(root / spec.folder, spec.name, split)
-    if list_path.is_file():
-        ids = layout.read_split_ids(list_path)
-        unknown = [i for i in ids if i not in by_id]
+    if listed is not None:
+        unknown = [i for i in listed if i not in by_id]
         if unknown:
+            list_path = layout.split_file(root / spec.folder, spec.name, split)
             raise DataError(
                 f"{len(unknown)} ids in {str(list_path)!r} are in none of the {split} splits of "
                 f"{', '.join(spec.parts)} (first: {unknown[:3]}); {spec.name} must be their union"
             )
-        samples = [by_id[i] for i in ids]
+        samples = [by_id[i] for i in listed]
     else:
         samples = [s for part in parts for s in part.samples]
-    fingerprint = hashlib.md5("|".join(p.fingerprint for p in parts).encode()).hexdigest()[:16]
     repairs = [r for p in parts for r in p.repairs]
     return Split(spec.name, split, samples, fingerprint, repairs)
 
 
-def _load_folder(folder: Path, name: str, split: str, cache: Path) -> Split:
-    split_path = layout.split_file(folder, name, split)
-    ids = layout.read_split_ids(split_path)
-    digest = hashlib.md5()
-    for part in [CACHE_VERSION, *layout.fingerprint_parts(folder, ids, split_path)]:
-        digest.update(part.encode())
-    fingerprint = digest.hexdigest()[:16]
+def _ensure_folder(folder: Path, name: str, split: str, cache: Path) -> Path:
+    """The Arrow cache folder of one dataset folder's split, built if missing."""
+    fingerprint, ids, split_path = _folder_fingerprint(folder, name, split, cache)
     target = cache / "arrow" / name / f"{split}-{fingerprint}"
     if not (target / "pointbench.json").is_file():
         _build_cache(folder, name, split, ids, split_path, target)
-    return _read_cache(target, name, split, fingerprint)
+    return target
 
 
 def _build_cache(folder: Path, name: str, split: str, ids: list[str], split_path: Path, target: Path) -> None:
@@ -137,8 +183,10 @@ def _build_cache(folder: Path, name: str, split: str, ids: list[str], split_path
             shutil.rmtree(stale, ignore_errors=True)
 
 
-def _read_cache(target: Path, name: str, split: str, fingerprint: str) -> Split:
+def _read_cache(target: Path, name: str, split: str) -> Split:
     import datasets
+
+    fingerprint = target.name.split("-", 1)[1]
 
     meta = json.loads((target / "pointbench.json").read_text())
     table = datasets.load_from_disk(str(target / "arrow")).with_format("arrow")[:]

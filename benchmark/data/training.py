@@ -2,7 +2,10 @@
 
 Every random choice of an item comes from a generator seeded by (data seed, epoch,
 position in the epoch), so a batch is the same whatever the number of loader workers,
-and an epoch is the same after a resume as in an uninterrupted run.
+and an epoch is the same after a resume as in an uninterrupted run. The augmentation is
+the one the profile names (``benchmark.data.augmentation``); each item says where its
+crop lies in its image (``crop``: top, left; ``flips``: vertical, horizontal, transpose;
+``warped``) and, when the epoch plan has weights, its loss ``weight``.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from benchmark.data import augment_pal, transforms
+from benchmark.data.augmentation import augmentation
 from benchmark.data.points import point_map
 from benchmark.data.split import Sample
 from benchmark.profiles import Profile
@@ -32,13 +35,16 @@ class TrainingData:
     profile: Profile
     seed: int
 
-    def loader(self, epoch: int, indices: np.ndarray | None = None) -> DataLoader:
+    def loader(self, epoch: int, indices: np.ndarray | None = None, weights: np.ndarray | None = None) -> DataLoader:
         """One epoch, shuffled by (seed, epoch); the last short batch is dropped when there
-        is more than one batch (batch-norm cannot train on one image)."""
+        is more than one batch (batch-norm cannot train on one image). ``weights`` go
+        with ``indices`` (one each) and travel with their sample through the shuffle."""
         pool = np.arange(len(self.samples)) if indices is None else np.asarray(indices)
-        order = np.random.default_rng([self.seed, epoch]).permutation(pool)
+        shuffle = np.random.default_rng([self.seed, epoch]).permutation(len(pool))
+        order = pool[shuffle]
+        weighted = None if weights is None else np.asarray(weights, dtype=np.float32)[shuffle]
         return DataLoader(
-            EpochItems(self, epoch, order),
+            EpochItems(self, epoch, order, weighted),
             batch_size=self.profile.batch_size,
             shuffle=False,
             drop_last=len(order) > self.profile.batch_size,
@@ -50,8 +56,9 @@ class TrainingData:
 class EpochItems(Dataset):
     """The items of one epoch: ``order`` fixes which sample each position holds."""
 
-    def __init__(self, data: TrainingData, epoch: int, order: np.ndarray):
-        self.data, self.epoch, self.order = data, epoch, order
+    def __init__(self, data: TrainingData, epoch: int, order: np.ndarray, weights: np.ndarray | None = None):
+        self.data, self.epoch, self.order, self.weights = data, epoch, order, weights
+        self.augment = augmentation(data.profile.augmentation)
 
     def __len__(self) -> int:
         return len(self.order)
@@ -66,23 +73,16 @@ class EpochItems(Dataset):
             points = np.zeros(sample.shape, np.float32)
         else:
             points = point_map(sample.points(d.label_type), sample.shape)
-        if d.profile.augmentation == "pal":  # PAL crops and augments grey levels, then normalizes
-            image, label, points = transforms.random_crop(
-                [sample.image.astype(np.float32), label, points], label > 0, d.profile.crop_size, d.profile.pos_prob, rng
-            )
-            image, (label, points) = augment_pal.augment(image, [label, points], rng)
-            image = transforms.normalize(image, *d.norm)
-        elif d.profile.augmentation == "basic":
-            image = transforms.normalize(sample.image, *d.norm)
-            image, label, points = transforms.random_crop(
-                [image, label, points], label > 0, d.profile.crop_size, d.profile.pos_prob, rng
-            )
-            image, label, points = transforms.random_flips([image, label, points], rng)
-        else:
-            raise ValueError(f"unknown augmentation {d.profile.augmentation!r}; use basic or pal")
-        return {
+        image, label, points, geometry = self.augment(sample.image, label, points, d.norm, d.profile, rng)
+        item = {
             "image": torch.from_numpy(image)[None].expand(d.channels, -1, -1).contiguous(),
             "label": torch.from_numpy(label)[None],
             "points": torch.from_numpy(points)[None],
             "index": torch.tensor(index),
+            "crop": torch.tensor((geometry.top, geometry.left)),
+            "flips": torch.tensor(geometry.flips),
+            "warped": torch.tensor(geometry.warped),
         }
+        if self.weights is not None:
+            item["weight"] = torch.tensor(float(self.weights[position]))
+        return item

@@ -29,6 +29,14 @@ def random_crop(
     arrays: Sequence[np.ndarray], positive: np.ndarray, crop: int, pos_prob: float, rng: np.random.Generator
 ) -> list[np.ndarray]:
     """Crop every array with one window; ``positive`` (bool) marks pixels a crop may target."""
+    return random_crop_at(arrays, positive, crop, pos_prob, rng)[0]
+
+
+def random_crop_at(
+    arrays: Sequence[np.ndarray], positive: np.ndarray, crop: int, pos_prob: float, rng: np.random.Generator
+) -> tuple[list[np.ndarray], tuple[int, int]]:
+    """``random_crop`` plus the window's top-left corner in image coordinates (images
+    smaller than the crop are padded at the bottom and right, so the corner holds)."""
     h, w = arrays[0].shape[-2:]
     ph, pw = max(h, crop), max(w, crop)
     if (ph, pw) != (h, w):
@@ -46,12 +54,24 @@ def random_crop(
         r, c = coords
         top = rng.integers(max(0, r - crop + 1), min(r, ph - crop) + 1)
         left = rng.integers(max(0, c - crop + 1), min(c, pw - crop) + 1)
-    return [a[..., top : top + crop, left : left + crop] for a in arrays]
+    return [a[..., top : top + crop, left : left + crop] for a in arrays], (int(top), int(left))
+
+
+Flips = tuple[bool, bool, bool]  # vertical flip, horizontal flip, transpose, applied in that order
 
 
 def random_flips(arrays: Sequence[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
     """Vertical flip, horizontal flip, transpose (p = 0.5 each), the same for every array."""
+    return apply_flips(arrays, draw_flips(rng))
+
+
+def draw_flips(rng: np.random.Generator) -> Flips:
     vflip, hflip, transpose = rng.random(3) < 0.5
+    return bool(vflip), bool(hflip), bool(transpose)
+
+
+def apply_flips(arrays: Sequence[np.ndarray], flips: Flips) -> list[np.ndarray]:
+    vflip, hflip, transpose = flips
     out = []
     for a in arrays:
         if vflip:
@@ -62,3 +82,15 @@ def random_flips(arrays: Sequence[np.ndarray], rng: np.random.Generator) -> list
             a = np.swapaxes(a, -1, -2)
         out.append(np.ascontiguousarray(a))
     return out
+
+
+def undo_flips(array: np.ndarray, flips: Flips) -> np.ndarray:
+    """The inverse of ``apply_flips``: transpose, then horizontal, then vertical flip."""
+    vflip, hflip, transpose = flips
+    if transpose:
+        array = np.swapaxes(array, -1, -2)
+    if hflip:
+        array = array[..., :, ::-1]
+    if vflip:
+        array = array[..., ::-1, :]
+    return array
