@@ -70,11 +70,13 @@ def resolve(cell: Cell) -> ResolvedCell:
 
 def profiled(cell: Cell, method: Any) -> Profile:
     """The profile's scale, the method's published setting on top, then what the scale
-    forces over it (``forced``, ``lr_scale``), then the user's explicit overrides."""
+    forces over it (``forced``; ``lr_scale`` times the method's own learning rate), then
+    the user's explicit overrides (an explicit ``lr`` is taken as written)."""
     profile = cell.base_profile().with_overrides(method.paper_overrides())
     profile = profile.with_overrides(dict(profile.forced))
-    profile = dataclasses.replace(profile, lr=profile.lr * profile.lr_scale)
-    return profile.with_overrides(dict(cell.profile_overrides))
+    user = dict(cell.profile_overrides)
+    scale = float(user.get("lr_scale", profile.lr_scale))
+    return dataclasses.replace(profile, lr=profile.lr * scale).with_overrides(user)
 
 
 def key_config(config: dict[str, Any]) -> dict[str, Any]:
