@@ -153,15 +153,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     print(json.dumps({k: v for k, v in rc.profile.to_dict().items()}), flush=True)
     start = time.perf_counter()
+    history: list[dict[str, Any]] = []
+
+    def on_epoch(entry: dict[str, Any]) -> None:
+        print(_line(entry), f"[{time.perf_counter() - start:.0f}s]", flush=True)
+        history.append(entry)
+        if args.out:  # after every epoch, so a probe stopped early keeps what it measured
+            args.out.write_text(json.dumps({"cell": cell.name, "profile": rc.profile.to_dict(), "history": history}, indent=1))
+
     with tempfile.TemporaryDirectory() as work:
         b = build(rc, Path(work), None, args.data_root, args.cache_dir)
-        state = probed_run(b, args.every, args.images,
-                           lambda entry: print(_line(entry), f"[{time.perf_counter() - start:.0f}s]", flush=True))
+        state = probed_run(b, args.every, args.images, on_epoch)
     if args.save_model:
         torch.save(b.model.state_dict(), args.save_model)
     if args.out:
-        out = {"cell": cell.name, "profile": rc.profile.to_dict(), "history": state.history,
-               "label_quality": state.label_quality}
+        out = {"cell": cell.name, "profile": rc.profile.to_dict(), "history": history, "label_quality": state.label_quality}
         args.out.write_text(json.dumps(out, indent=1))
     return 0
 

@@ -27,7 +27,8 @@ def curves(history: Sequence[dict[str, Any]], split: str) -> dict[str, list[floa
     }
 
 
-def plot(runs: Sequence[tuple[str, Sequence[dict[str, Any]]]], out: Path, split: str = "test", title: str = "") -> None:
+def plot(runs: Sequence[tuple[str, Sequence[dict[str, Any]]]], out: Path, split: str = "test", title: str = "",
+         marks: Sequence[tuple[float, str]] = ()) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -39,7 +40,11 @@ def plot(runs: Sequence[tuple[str, Sequence[dict[str, Any]]]], out: Path, split:
         ax.plot(c["epoch"], c["on"], color=f"C{i}", marker="o", ms=3, label=f"{label}: on the targets")
         ax.plot(c["epoch"], c["off"], color=f"C{i}", ls="--", label=f"{label}: background")
     ax.axhline(0.5, color="grey", lw=0.8)
-    ax.set(yscale="log", ylim=(1e-4, 1.0), xlabel="epoch", ylabel=f"max probability ({split} images, median)", title=title)
+    for value, text in marks:  # e.g. the loss's optimum where the detector cannot localize
+        ax.axhline(value, color="black", lw=0.8, ls=":")
+        ax.annotate(text, (ax.get_xlim()[0], value), fontsize=7, va="bottom")
+    ax.set(yscale="log", ylim=(1e-3, 1.05), xlabel="epoch", ylabel=f"max probability ({split} images, median)")
+    ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -53,13 +58,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--labels", nargs="*")
     parser.add_argument("--split", default="test", choices=["train", "test"])
     parser.add_argument("--title", default="")
+    parser.add_argument("--mark", nargs="*", default=[], metavar="VALUE=TEXT", help="horizontal reference lines")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     labels = args.labels or [p.stem for p in args.histories]
     if len(labels) != len(args.histories):
         parser.error(f"{len(labels)} labels for {len(args.histories)} histories")
     runs = [(label, json.loads(p.read_text())["history"]) for label, p in zip(labels, args.histories)]
-    plot(runs, args.out, args.split, args.title)
+    marks = [(float(v), t) for v, t in (m.split("=", 1) for m in args.mark)]
+    plot(runs, args.out, args.split, args.title, marks)
     return 0
 
 
