@@ -3,7 +3,12 @@
 ``paper`` follows BasicIRSTD's full-supervision protocol (400 epochs, batch 16, 256
 crops with positive-crop probability 0.5, Adam 5e-4, milestones at 50% and 75% of
 training, x0.1) and lets each method apply its own published settings on top
-(``Method.paper_overrides``). ``quick`` and ``smoke`` shrink it for CPUs.
+(``Method.paper_overrides``). ``short``, ``cpu``, ``quick`` and ``smoke`` shrink the
+scale for CPUs and keep every method's own setting: the method's published overrides
+apply under every profile, then what the scale forces over all of them (``forced``,
+and ``lr_scale`` on each method's own learning rate), then the user's ``--set``. Each
+reduced profile names every departure from the papers' protocol in ``deviations``,
+which every record carries (``docs/fidelity.md`` has the measurements).
 """
 
 from __future__ import annotations
