@@ -14,7 +14,7 @@ from benchmark.data import augment_pal
 from benchmark.errors import ConfigError
 from benchmark.losses import edge_ohem_bce, gaussian_focal
 from methods import lesps, pal
-from methods._evolution import label_regions, region_candidates, threshold
+from methods._evolution import binary_growth, label_regions, region_candidates, threshold
 
 SHAPE = (64, 64)  # 0.15% of the image = 6.144 px
 
@@ -152,6 +152,22 @@ def test_pal_decay_shrinks_a_wrong_expansion() -> None:
     wrong = point_label((15, 15))
     wrong[45:48, 45:48] = 0.8
     assert lesps.evolve(wrong, prob, 0.5, 0.5)[46, 46] == pytest.approx(0.8)  # LESPS has no decay
+
+
+def test_pal_refinement_crosses_half_only_from_its_second_update_and_the_log_sees_it() -> None:
+    """A background pixel averaged with P < 1 stays below 0.5 after one update, so the
+    binarized label PAL trains on grows from the second update on; ``binary_growth``
+    (the update log) counts exactly those crossings, not the soft changes."""
+    prob = np.where(disc((20, 20), 1.5), 0.9, 0.0).astype(np.float32)
+    start = point_label((20, 20))
+    once = pal.refine(start, prob, 0.5, 0.5, 0.97)
+    twice = pal.refine(once, prob, 0.5, 0.5, 0.97)
+    grown = disc((20, 20), 1.5) & (start == 0)
+    assert np.all(once[grown] > 0.4) and np.all(once[grown] < 0.5)  # 0.9 / 2, soft
+    assert np.all(twice[grown] > 0.5)  # (0.45 + 0.9) / 2
+    assert binary_growth([start], [once]) == {"flipped_pixels": 0, "flipped_labels": 0, "label_pixels": 1}
+    n = int(grown.sum())
+    assert binary_growth([once], [twice]) == {"flipped_pixels": n, "flipped_labels": 1, "label_pixels": n + 1}
 
 
 def test_pal_labels_are_stored_as_png() -> None:
