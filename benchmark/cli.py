@@ -609,7 +609,7 @@ def _add_grid(p: argparse.ArgumentParser) -> None:
     p.add_argument("--datasets", type=_csv, help="replace the suite's datasets, e.g. SIRST,SIRST3")
     p.add_argument("--labels", type=_csv, help="replace the suite's label types: centroid,coarse (or full)")
     p.add_argument("--seeds", type=_seeds, help="replace the suite's seeds, e.g. 0,1,2")
-    p.add_argument("--profile", help="replace the suite's profile: paper, short, quick or smoke")
+    p.add_argument("--profile", help="replace the suite's profile: paper, short, cpu, quick or smoke")
     p.add_argument("--set", type=_setting, action="append", metavar="FIELD=VALUE",
                    help="set a profile field on top of the suite's overrides, e.g. --set epochs=1 (repeatable; "
                         "`pointbench list profiles` shows the fields)")

@@ -1,11 +1,14 @@
 """Losses of the field, on logits (detectors never apply a sigmoid).
 
 - ``soft_iou``: BasicIRSTD's SoftIoU, global over the batch, smooth 1.
-- ``gaussian_focal``: LESPS's CornerNet-style focal loss for soft targets: positives are
-  pixels whose target is exactly 1, negatives are weighted by (1 - Y)^4; the sum is
-  divided by the number of positive pixels in the batch (at least 1).
-- ``edge_ohem_bce``: PAL's ``edgeSCE_loss``: per-pixel BCE, pixels at the label's
-  boundary weighted x4, then only the hardest half of the batch's pixels averaged.
+- ``gaussian_focal``: LESPS's CornerNet-style focal loss for soft targets (``utils.py``
+  ``focal_loss``): the positive term is weighted by the target itself, the negative term
+  by (1 - Y)^4, so an evolved pixel at Y = 0.5 is pulled up (optimum P ~ 0.69), not down;
+  the sum is divided by the number of pixels whose target is exactly 1 (at least 1).
+- ``edge_ohem_bce``: PAL's ``edgeSCE_loss`` as its code runs: per-pixel BCE times 4 on
+  every pixel (its edge map gets ``edge[edge==0]=1`` before ``edge[edge>0]=4``, so the
+  intended boundary weighting is a uniform x4), then only the hardest half of the
+  batch's pixels averaged.
 - ``soft_iou_per_image``, ``per_image``, ``weighted_mean``: per-image values of a loss
   and their weighted mean, for per-sample weights.
 """
@@ -25,38 +28,23 @@ def soft_iou(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0) ->
 
 
 def gaussian_focal(logits: torch.Tensor, target: torch.Tensor, alpha: float = 2.0, gamma: float = 4.0) -> torch.Tensor:
+    """``-[Y (1-P)^alpha log P + (1-Y)^gamma P^alpha log(1-P)]`` summed, over max(1, #{Y == 1}).
+
+    Log-probabilities come from ``logsigmoid`` (LESPS: ``log(P + 1e-12)`` on a sigmoid
+    output; the same away from saturation, finite where P rounds to 0 or 1)."""
     logits = logits.float()
+    target = target.float()
     pred = torch.sigmoid(logits)
-    positive = target.eq(1).float()
-    negative_weight = (1.0 - target).pow(gamma)
-    pos = -F.logsigmoid(logits) * (1.0 - pred).pow(alpha) * positive
-    neg = -F.logsigmoid(-logits) * pred.pow(alpha) * negative_weight * (1.0 - positive)
-    return (pos + neg).sum() / positive.sum().clamp(min=1.0)
+    pos = -F.logsigmoid(logits) * (1.0 - pred).pow(alpha) * target
+    neg = -F.logsigmoid(-logits) * pred.pow(alpha) * (1.0 - target).pow(gamma)
+    return (pos + neg).sum() / target.eq(1).sum().clamp(min=1).float()
 
 
-def label_edges(target: torch.Tensor) -> torch.Tensor:
-    """Pixels of a binary target (..., H, W) within distance 1 of its boundary: those with
-    a 4-neighbour of the other class. The outermost rows and columns are zeroed, as PAL
-    intends (its distance-transform edge map marks every border pixel)."""
-    t = target > 0.5
-    edge = torch.zeros_like(t)
-    vertical = t[..., 1:, :] != t[..., :-1, :]
-    horizontal = t[..., :, 1:] != t[..., :, :-1]
-    edge[..., 1:, :] |= vertical
-    edge[..., :-1, :] |= vertical
-    edge[..., :, 1:] |= horizontal
-    edge[..., :, :-1] |= horizontal
-    edge[..., (0, -1), :] = False
-    edge[..., :, (0, -1)] = False
-    return edge
-
-
-def edge_ohem_bce(logits: torch.Tensor, target: torch.Tensor, edge_weight: float = 4.0, keep: float = 0.5) -> torch.Tensor:
-    """PAL's loss: BCE with logits per pixel, x ``edge_weight`` on ``label_edges``; the
-    pixels whose weighted loss is at least the batch's median (the element at index
-    ``int(keep * n)`` of the ascending sort) are averaged, so easy background is ignored."""
+def edge_ohem_bce(logits: torch.Tensor, target: torch.Tensor, weight: float = 4.0, keep: float = 0.5) -> torch.Tensor:
+    """PAL's loss: BCE with logits per pixel times ``weight`` (PAL's code: 4 on every pixel);
+    the pixels whose loss is at least the element at index ``int(keep * n)`` of the
+    ascending sort (the batch's median) are averaged, so easy background is ignored."""
     per_pixel = F.binary_cross_entropy_with_logits(logits.float(), target.float(), reduction="none")
-    weight = torch.where(label_edges(target), edge_weight, 1.0)
     flat = (per_pixel * weight).flatten()
     cut = flat.detach().sort().values[int(keep * flat.numel())]
     return flat[flat >= cut].mean()

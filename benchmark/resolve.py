@@ -58,10 +58,7 @@ def resolve(cell: Cell) -> ResolvedCell:
             f"method {method_name!r} trains on labels {'/'.join(method.label_types)}, not {cell.labels!r} "
             f"(cell {cell.name})"
         )
-    profile = cell.base_profile()
-    if profile.apply_method_defaults:
-        # the method's published setting, then the user's explicit overrides on top
-        profile = profile.with_overrides(method.paper_overrides()).with_overrides(dict(cell.profile_overrides))
+    profile = profiled(cell, method)
     changed = {k: v for k, v in method.options.items() if method.defaults.get(k) != v}
     canonical = dataclasses.replace(cell, detector=detector, method=method_name, dataset=dataset,
                                     method_options=tuple(sorted(changed.items())))
@@ -71,12 +68,28 @@ def resolve(cell: Cell) -> ResolvedCell:
     return ResolvedCell(canonical, method, profile, config, config_key(key_config(config)))
 
 
+def profiled(cell: Cell, method: Any) -> Profile:
+    """The profile's scale, the method's published setting on top, then what the scale
+    forces over it (``forced``; ``lr_scale`` times the method's own learning rate), then
+    the user's explicit overrides (an explicit ``lr`` is taken as written)."""
+    profile = cell.base_profile().with_overrides(method.paper_overrides())
+    profile = profile.with_overrides(dict(profile.forced))
+    user = dict(cell.profile_overrides)
+    scale = float(user.get("lr_scale", profile.lr_scale))
+    return dataclasses.replace(profile, lr=profile.lr * scale).with_overrides(user)
+
+
 def key_config(config: dict[str, Any]) -> dict[str, Any]:
     """What the key hashes: the configuration that runs, not how it was written. The
     overrides are dropped (the resolved profile holds their effect) and so are profile
-    fields at their default, so adding a profile field leaves every existing key alone."""
+    fields at their default, so adding a profile field leaves every existing key alone, and
+    the profile's ``deviations`` (prose about the settings, which are hashed themselves)."""
     defaults = {f.name: f.default for f in dataclasses.fields(Profile)}
-    profile = {k: v for k, v in config["profile"].items() if k not in defaults or _plain(v) != _plain(defaults[k])}
+    profile = {
+        k: v
+        for k, v in config["profile"].items()
+        if k != "deviations" and (k not in defaults or _plain(v) != _plain(defaults[k]))
+    }
     cell = {k: v for k, v in config["cell"].items() if k != "profile_overrides"}
     return {**config, "cell": cell, "profile": profile}
 

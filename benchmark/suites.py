@@ -1,7 +1,7 @@
 """Suites: TOML files naming the axes of a grid and a profile.
 
     description = "..."
-    profile = "quick"                      # paper | short | quick | smoke
+    profile = "quick"                      # paper | short | cpu | quick | smoke
     detectors = ["DNANet"]
     methods = ["full", "point", "lesps[start=epoch:50]"]
     datasets = ["synthetic"]

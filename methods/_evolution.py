@@ -22,6 +22,7 @@ combined mask with decay for PAL) lives in its own module.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 from scipy import ndimage
@@ -101,3 +102,16 @@ def _eliminate_false_alarms(mask: np.ndarray, core: np.ndarray, drop_lone: bool)
         return mask
     touching = np.unique(components[core & mask])
     return np.isin(components, touching[touching > 0])
+
+
+def binary_growth(old: Sequence[np.ndarray], new: Sequence[np.ndarray]) -> dict[str, int]:
+    """How an update moved the labels as a 0.5 threshold sees them (PAL trains on them
+    binarized; label IoU counts them so): pixels that crossed 0.5 either way, labels with
+    any such pixel, and the pixels above 0.5 afterwards. A stall reads as zeros here even
+    while soft values change (PAL's decay changes every label a little)."""
+    flips = [int(np.count_nonzero((a > 0.5) != (b > 0.5))) for a, b in zip(old, new)]
+    return {
+        "flipped_pixels": sum(flips),
+        "flipped_labels": sum(f > 0 for f in flips),
+        "label_pixels": int(sum(np.count_nonzero(b > 0.5) for b in new)),
+    }

@@ -20,7 +20,7 @@ import numpy as np
 
 from benchmark.errors import ConfigError
 from benchmark.lazy import lazy_module
-from methods._evolution import label_regions, region_candidates
+from methods._evolution import binary_growth, label_regions, region_candidates
 from methods.base import Method, MethodContext, register_method
 
 losses = lazy_module("benchmark.losses")  # torch loads with the first loss, not on import (listing, status)
@@ -116,9 +116,11 @@ class LESPS(Method):
         if not due:
             return {}
         probs = ctx.predict(range(len(ctx.labels)))  # one model, so one prediction for both updates
+        before = list(ctx.labels)
         changed = [self._update(ctx, probs) for _ in range(due)]
         self.updates += due
-        return {"labels_changed": True, "start_epoch": self.start_epoch, "updates": self.updates, "changed_labels": changed}
+        log = {"labels_changed": True, "start_epoch": self.start_epoch, "updates": self.updates, "changed_labels": changed}
+        return {**log, **binary_growth(before, ctx.labels)}
 
     def _update(self, ctx: MethodContext, probs: list[np.ndarray]) -> int:
         """Evolve every label in place; return how many labels changed."""

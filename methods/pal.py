@@ -14,8 +14,8 @@ Field-notes 3.2; public code YuChuang1205/PAL @e89262fc (``train_model.py``,
 3. Refinement = the LESPS candidates of every region (a lone component off the core
    dropped too) combined into one mask; inside it label and prediction are averaged,
    outside it the label decays by 0.97, pixels at 1 stay 1. Labels are stored as uint8
-   (PAL writes PNGs) and binarized at 0.5 for training, with an edge-weighted OHEM BCE
-   loss.
+   (PAL writes PNGs) and binarized at 0.5 for training, with PAL's OHEM BCE (the code
+   means to weight boundary pixels x4 but weights every pixel x4; we follow the code).
 
 The update PAL runs at the start of its epoch ``e`` (with the model trained for ``e``
 epochs) runs here in ``end_epoch(e - 1)``: the same model, the same labels.
@@ -33,7 +33,7 @@ from benchmark.data.points import point_map
 from benchmark.data.split import Sample
 from benchmark.errors import ConfigError
 from benchmark.lazy import lazy_module
-from methods._evolution import EIGHT, label_regions, region_candidates
+from methods._evolution import EIGHT, binary_growth, label_regions, region_candidates
 from methods.base import Method, MethodContext, register_method
 
 losses = lazy_module("benchmark.losses")  # torch loads with the first loss, not on import (listing, status)
@@ -242,6 +242,7 @@ class Schedule:
     final: float = 0.8
     gap: int = 5
     lose_init: float = 0.2
+    start: int | None = None  # epoch the enhancement began when the pre-start ran longer (None: pre * epochs)
 
     def phase(self, e: int) -> str | None:
         """'enhance' or 'refine' when an update runs before epoch ``e``, else None."""
@@ -255,20 +256,22 @@ class Schedule:
 
     def lose_ratio(self, e: int) -> float:
         """The share of points a HARD image may miss, growing from 0.2 to ~1 over enhancement."""
-        span = self.epochs * (self.final - self.pre)
-        return self.lose_init + (e - self.epochs * self.pre + 1) / span * (1 - self.lose_init)
+        start = self.epochs * self.pre if self.start is None else self.start
+        span = self.epochs * self.final - start
+        return self.lose_init + (e - start + 1) / span * (1 - self.lose_init)
 
 
 # the method ----------------------------------------------------------------------------
 @register_method
 class PAL(Method):
     name = "pal"
-    description = "PAL (ICCV'25): easy-to-hard pools, label refinement with decay, edge-weighted OHEM BCE"
+    description = "PAL (ICCV'25): easy-to-hard pools, label refinement with decay, OHEM BCE"
     protocol = "\n".join(
         [
             "PAL @e89262fc (train_model.py, utilts.py, loss/Edge_loss.py, components/*) and the ICCV'25 paper; deviations:",
             "- OpenCV's GaussianBlur, Canny, dilate/erode, findContours and contourArea re-implemented in numpy (same rules)",
-            "- the loss's edge map zeroes the crop's outer rows and columns (the code zeroes row 1, not row 0, so its top row weighs x4)",
+            "- the loss follows the code, not the paper: 4 x OHEM BCE on every pixel (Edge_loss.py sets edge[edge==0]=1 before edge[edge>0]=4, "
+            "so its boundary weighting is a no-op)",
             "- updates predict whole images (the code tiles images larger than 1024 px)",
             "- labels and pools live in the cell's checkpoint, not in a timestamped workspace folder",
             "- HARD-pool images keep their point maps in the label list (never trained on) so label IoU covers every image",
@@ -285,6 +288,9 @@ class PAL(Method):
         if int(self.options["gap"]) < 1 or not 0 <= float(self.options["pre"]) <= float(self.options["final"]) <= 1:
             raise ConfigError(f"pal: need gap >= 1 and 0 <= pre <= final <= 1, got {self.options}")
         self.train_pool: list[int] = []
+        self.steps = 0  # optimizer steps trained so far
+        self.held = False  # an update was held back by Profile.pre_start_steps
+        self.enhance_from: int | None = None
 
     def paper_overrides(self) -> dict[str, Any]:
         # train_model.py: AdamW lr 1e-3 (default weight decay 0.01), constant LR, grey
@@ -303,7 +309,15 @@ class PAL(Method):
 
     def schedule(self, epochs: int) -> Schedule:
         o = self.options
-        return Schedule(epochs, float(o["pre"]), float(o["final"]), int(o["gap"]), float(o["lose_init"]))
+        return Schedule(epochs, float(o["pre"]), float(o["final"]), int(o["gap"]), float(o["lose_init"]), self.enhance_from)
+
+    def _pre_start_done(self, ctx: MethodContext) -> bool:
+        """Count this epoch's optimizer steps; True once ``Profile.pre_start_steps`` are done
+        (always with the papers' 0). A reduced profile's few epochs are too few steps for
+        the detector to pass 0.5 on the targets, and below 0.5 no label can change."""
+        batch = ctx.profile.batch_size
+        self.steps += -(-int(ctx.last_epoch.get("train_images", 0)) // batch)
+        return self.steps >= ctx.profile.pre_start_steps
 
     # labels and pools -----------------------------------------------------------------
     @staticmethod
@@ -329,17 +343,25 @@ class PAL(Method):
 
     # updates --------------------------------------------------------------------------
     def end_epoch(self, epoch: int, ctx: MethodContext) -> dict[str, Any]:
-        schedule = self.schedule(ctx.profile.epochs)
         e = epoch + 1  # PAL's update before its epoch e = ours after epoch e - 1
-        phase = schedule.phase(e)
+        ready = self._pre_start_done(ctx)
+        phase = self.schedule(ctx.profile.epochs).phase(e)
         if phase is None:
             return {}
+        if not ready:
+            self.held = True
+            return {"phase": "pre-start", "steps": self.steps}
+        if self.held and self.enhance_from is None and phase == "enhance":
+            self.enhance_from = e  # a late start: the loss ratio ramps from here to the end of enhancement
+        schedule = self.schedule(ctx.profile.epochs)
         pool = set(self.train_pool)
         hard = [i for i in range(len(ctx.labels)) if i not in pool] if phase == "enhance" else []
         indices = sorted(pool) + hard
         probs = dict(zip(indices, ctx.predict(indices)))
+        before = [ctx.labels[i] for i in sorted(pool)]
         changed = self._refine(ctx, sorted(pool), probs)
         log: dict[str, Any] = {"labels_changed": True, "phase": phase, "changed_labels": changed}
+        log.update(binary_growth(before, [ctx.labels[i] for i in sorted(pool)]))  # refinement only, before admissions
         if phase == "enhance":
             lose = schedule.lose_ratio(e)
             admitted = self._admit(ctx, hard, probs, lose)
@@ -368,7 +390,10 @@ class PAL(Method):
 
     # resume ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {"train_pool": list(self.train_pool)}
+        return {"train_pool": list(self.train_pool), "steps": self.steps, "held": self.held, "enhance_from": self.enhance_from}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.train_pool = [int(i) for i in state.get("train_pool", [])]
+        self.steps = int(state.get("steps", 0))
+        self.held = bool(state.get("held", False))
+        self.enhance_from = state.get("enhance_from")

@@ -20,10 +20,12 @@ if TYPE_CHECKING:
 class Point(Method):
     name = "point"
     description = "naive point supervision: the point labels as targets, LESPS's focal loss"
-    protocol = "LESPS @9292bba5 without label evolution: Gaussian focal loss, outputs summed"
+    protocol = "LESPS @9292bba5 without label evolution: Gaussian focal loss, outputs summed, 1-channel input, plain random crops"
 
     def output_loss(self, logits: torch.Tensor, batch: dict[str, torch.Tensor], ctx: MethodContext) -> torch.Tensor:
         return losses.gaussian_focal(logits, batch["label"])
 
     def paper_overrides(self) -> dict:
-        return {"deep_supervision": "sum"}
+        # LESPS's pipeline without its evolution (train.py): outputs summed, grey 1-channel
+        # input, plain random crops
+        return {"deep_supervision": "sum", "in_channels": 1, "pos_prob": 0.0}

@@ -12,9 +12,9 @@ from skimage import measure
 
 from benchmark.data import augment_pal
 from benchmark.errors import ConfigError
-from benchmark.losses import edge_ohem_bce, label_edges
+from benchmark.losses import edge_ohem_bce, gaussian_focal
 from methods import lesps, pal
-from methods._evolution import label_regions, region_candidates, threshold
+from methods._evolution import binary_growth, label_regions, region_candidates, threshold
 
 SHAPE = (64, 64)  # 0.15% of the image = 6.144 px
 
@@ -154,6 +154,22 @@ def test_pal_decay_shrinks_a_wrong_expansion() -> None:
     assert lesps.evolve(wrong, prob, 0.5, 0.5)[46, 46] == pytest.approx(0.8)  # LESPS has no decay
 
 
+def test_pal_refinement_crosses_half_only_from_its_second_update_and_the_log_sees_it() -> None:
+    """A background pixel averaged with P < 1 stays below 0.5 after one update, so the
+    binarized label PAL trains on grows from the second update on; ``binary_growth``
+    (the update log) counts exactly those crossings, not the soft changes."""
+    prob = np.where(disc((20, 20), 1.5), 0.9, 0.0).astype(np.float32)
+    start = point_label((20, 20))
+    once = pal.refine(start, prob, 0.5, 0.5, 0.97)
+    twice = pal.refine(once, prob, 0.5, 0.5, 0.97)
+    grown = disc((20, 20), 1.5) & (start == 0)
+    assert np.all(once[grown] > 0.4) and np.all(once[grown] < 0.5)  # 0.9 / 2, soft
+    assert np.all(twice[grown] > 0.5)  # (0.45 + 0.9) / 2
+    assert binary_growth([start], [once]) == {"flipped_pixels": 0, "flipped_labels": 0, "label_pixels": 1}
+    n = int(grown.sum())
+    assert binary_growth([once], [twice]) == {"flipped_pixels": n, "flipped_labels": 1, "label_pixels": n + 1}
+
+
 def test_pal_labels_are_stored_as_png() -> None:
     prob = np.where(disc((20, 20), 2), 0.77, 0.0).astype(np.float32)
     out = pal.refine(point_label((20, 20)), prob, 0.5, 0.5, 0.97)
@@ -221,6 +237,37 @@ def test_schedule_for_400_epochs_and_scaled() -> None:
     assert [e for e in range(21) if short.phase(e) == "refine"] == [17, 18, 19]
 
 
+def test_pal_pre_start_waits_for_steps_then_ramps_from_its_late_start() -> None:
+    """With ``Profile.pre_start_steps`` no update runs before that many optimizer steps,
+    whatever the epoch; the loss ratio then ramps from the late start, not from 0.2 N."""
+    from types import SimpleNamespace
+
+    method = pal.PAL(gap=1, pre=0.2, final=0.8)
+    method.train_pool = [0]
+    predicted: list[int] = []
+
+    def predict(indices):
+        predicted.append(len(indices))
+        return [np.zeros(SHAPE, np.float32) for _ in indices]
+
+    ctx = SimpleNamespace(
+        profile=SimpleNamespace(epochs=20, batch_size=4, pre_start_steps=30),
+        last_epoch={"train_images": 16},  # 4 steps an epoch
+        labels=[point_label((10, 10)), point_label((30, 30))],
+        predict=predict,
+        points=lambda i: np.array([[10, 10]] if i == 0 else [[30, 30]]),
+    )
+    logs = [method.end_epoch(epoch, ctx) for epoch in range(7)]
+    assert predicted == [] and [log.get("phase") for log in logs[4:]] == ["pre-start"] * 3  # e = 5..7: 20-28 steps
+    logs += [method.end_epoch(epoch, ctx) for epoch in range(7, 20)]
+    assert logs[7]["phase"] == "enhance" and method.enhance_from == 8 and predicted[0] == 2  # 32 steps: pool + hard
+    assert method.schedule(20).lose_ratio(8) == pytest.approx(0.2 + 1 / 8 * 0.8)  # span 16 - 8
+    assert [log.get("phase") for log in logs[16:]] == ["refine"] * 3 + [None]  # e = 17..19; none after the last epoch
+    resumed = pal.PAL(gap=1, pre=0.2, final=0.8)
+    resumed.load_state_dict(method.state_dict())
+    assert (resumed.steps, resumed.enhance_from, resumed.held) == (80, 8, True)
+
+
 def test_lesps_start_rules() -> None:
     assert lesps.parse_start("epoch:50") == ("epoch", 50) and lesps.parse_start("loss<10") == ("loss", 10.0)
     with pytest.raises(ConfigError):
@@ -241,33 +288,58 @@ def test_lesps_start_rules() -> None:
 
 
 # loss and augmentation ---------------------------------------------------------------------
-def _pal_edges(mask: np.ndarray) -> np.ndarray:
-    """PAL's edge map (components/edges.py: one-hot, distance transforms, radius 1) with the
-    outermost rows and columns zeroed."""
+def _pal_edge_weights(mask: np.ndarray) -> np.ndarray:
+    """PAL's weight map as its code builds it: the edge map (components/edges.py: one-hot,
+    distance transforms, radius 1, borders zeroed), then ``edge[edge == 0] = 1`` and
+    ``edge[edge > 0] = 4`` in that order (loss/Edge_loss.py)."""
     onehot = np.stack([mask == 0, mask == 1]).astype(np.uint8)
     padded = np.pad(onehot, ((0, 0), (1, 1), (1, 1)))
     edge = np.zeros(mask.shape)
     for channel in padded:
         dist = (distance_transform_edt(channel) + distance_transform_edt(1.0 - channel))[1:-1, 1:-1]
         edge += np.where(dist > 1, 0, dist)
-    edge = edge > 0
-    edge[0, :] = edge[-1, :] = edge[:, 0] = edge[:, -1] = False
+    edge[0, :] = edge[-1, :] = edge[:, 0] = edge[:, -1] = 0
+    edge[edge == 0] = 1.0
+    edge[edge > 0] = 4.0
     return edge
 
 
-def test_edge_ohem_bce_matches_a_direct_computation() -> None:
+def test_edge_ohem_bce_matches_pals_code_where_every_pixel_weighs_4() -> None:
     rng = np.random.default_rng(2)
     masks = (rng.random((3, 1, 24, 24)) > 0.8).astype(np.float32)
     masks[2] = 0.0  # a crop without target
     logits = rng.normal(0, 2, masks.shape).astype(np.float32)
-    edges = np.stack([_pal_edges(m[0])[None] for m in masks])
-    assert np.array_equal(label_edges(torch.from_numpy(masks)).numpy(), edges)
+    weights = np.stack([_pal_edge_weights(m[0])[None] for m in masks])
+    assert np.all(weights == 4.0)  # the intended boundary weighting never happens
     x, y = logits.astype(np.float64), masks.astype(np.float64)
     bce = np.maximum(x, 0) - x * y + np.log1p(np.exp(-np.abs(x)))
-    weighted = (bce * np.where(edges, 4.0, 1.0)).ravel()
+    weighted = (bce * weights).ravel()
     cut = np.sort(weighted)[int(0.5 * weighted.size)]
     expected = weighted[weighted >= cut].mean()
     assert edge_ohem_bce(torch.from_numpy(logits), torch.from_numpy(masks)).item() == pytest.approx(expected, rel=1e-5)
+
+
+def _lesps_focal(pred: np.ndarray, target: np.ndarray) -> float:
+    """LESPS utils.py ``focal_loss`` on probabilities, reduced as ``Net.loss`` does."""
+    eps = 1e-12
+    pos = -np.log(pred + eps) * (1 - pred) ** 2 * target
+    neg = -np.log(1 - pred + eps) * pred**2 * (1 - target) ** 4
+    return float((pos + neg).sum() / max(1, int((target == 1).sum())))
+
+
+def test_gaussian_focal_matches_lesps_on_soft_targets() -> None:
+    rng = np.random.default_rng(5)
+    target = np.zeros((2, 1, 16, 16))
+    target[0, 0, 4:7, 4:7] = rng.uniform(0.1, 0.9, (3, 3))  # an evolved, soft label
+    target[0, 0, 5, 5] = target[1, 0, 9, 3] = 1.0  # its points: the normalizer counts 2
+    logits = rng.normal(0, 2, target.shape)
+    pred = 1 / (1 + np.exp(-logits))
+    got = gaussian_focal(torch.from_numpy(logits), torch.from_numpy(target)).item()
+    assert got == pytest.approx(_lesps_focal(pred, target), rel=1e-6)
+    # a soft pixel is pulled towards P ~ 0.69 at Y = 0.5 (dropping the soft positive term pushes it to 0)
+    grid = torch.linspace(-4, 4, 8001, dtype=torch.float64)
+    losses = torch.stack([gaussian_focal(z.view(1, 1, 1, 1), torch.full((1, 1, 1, 1), 0.5, dtype=torch.float64)) for z in grid])
+    assert torch.sigmoid(grid[losses.argmin()]).item() == pytest.approx(0.6848, abs=2e-3)
 
 
 def test_pal_augmentation_is_seeded_and_keeps_masks_nearest() -> None:

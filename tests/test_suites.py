@@ -66,6 +66,7 @@ def test_key_hashes_what_runs_not_how_it_was_written() -> None:
     shorter = Cell("DNANet", "full", "synthetic", "full", 0, profile="quick", profile_overrides=(("epochs", 3),))
     assert resolve(shorter).key != resolve(plain).key
     hashed = key_config(resolve(plain).config)["profile"]
-    assert "target_prior" not in hashed and "standardize_logits" not in hashed  # at their defaults: a new field moves no key
+    assert "standardize_logits" not in hashed and "pre_start_steps" not in hashed  # at their defaults: a new field moves no key
+    assert hashed["target_prior"] == 0.01  # quick's own: kept
     assert hashed["milestones"] == (0.75,)  # differs from the default: kept
     assert "profile_overrides" not in key_config(resolve(spelled).config)["cell"]

@@ -1,0 +1,64 @@
+"""Profiles shrink the scale, never a method's own protocol, and say what they force."""
+
+from __future__ import annotations
+
+import pytest
+
+import methods  # noqa: F401  (registers the methods)
+from benchmark.cells import Cell
+from benchmark.profiles import PROFILES
+from benchmark.registry import METHODS
+from benchmark.resolve import resolve
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_every_method_keeps_its_setting_except_what_the_profile_forces(profile: str) -> None:
+    forced, scale = dict(PROFILES[profile].forced), PROFILES[profile].lr_scale
+    for name in METHODS.names():
+        method = METHODS.get(name)()
+        labels = "full" if "full" in method.label_types else method.label_types[0]
+        resolved = resolve(Cell("DNANet", name, "synthetic", labels, 0, profile)).profile
+        own = {"lr": PROFILES[profile].lr, **method.paper_overrides()}
+        for field, value in own.items():
+            expected = forced.get(field, value)
+            if field == "lr":
+                expected = pytest.approx(expected * scale)  # the method's own rate, scaled
+            assert getattr(resolved, field) == expected, f"{profile}/{name}: {field}"
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_every_forced_setting_is_explained_and_recorded(profile: str) -> None:
+    p = PROFILES[profile]
+    for field, _ in p.forced:
+        assert any(field in line for line in p.deviations), f"{profile}: forced {field} has no deviation line"
+    if profile != "paper":
+        assert p.deviations, f"{profile} shrinks the paper's protocol but names no deviation"
+    config = resolve(Cell("DNANet", "pal", "synthetic", "centroid", 0, profile)).config
+    assert tuple(config["profile"]["deviations"]) == p.deviations  # every record carries them
+
+
+def test_pal_under_a_reduced_profile_trains_with_pals_optimizer_and_augmentation() -> None:
+    pal = resolve(Cell("DNANet", "pal", "synthetic", "centroid", 0, "quick")).profile
+    assert (pal.optimizer, pal.augmentation, pal.deep_supervision, pal.in_channels) == ("adamw", "pal", "sum", 3)
+    assert pal.lr == pytest.approx(1e-3 * PROFILES["quick"].lr_scale)  # PAL's own rate, scaled as every method's
+    override = resolve(Cell("DNANet", "pal", "synthetic", "centroid", 0, "quick", profile_overrides=(("lr", 2e-3),))).profile
+    assert override.lr == 2e-3  # a user's explicit override still wins
+
+
+def test_lr_scale_multiplies_each_methods_own_rate_and_an_explicit_lr_wins() -> None:
+    scale = PROFILES["cpu"].lr_scale
+    assert scale != 1.0
+    pal = resolve(Cell("DNANet", "pal", "SIRST", "centroid", 0, "cpu")).profile
+    full = resolve(Cell("DNANet", "full", "SIRST", "full", 0, "cpu")).profile
+    assert pal.lr == pytest.approx(1e-3 * scale) and full.lr == pytest.approx(5e-4 * scale)  # PAL's AdamW 1e-3, BasicIRSTD's 5e-4
+    explicit = resolve(Cell("DNANet", "pal", "SIRST", "centroid", 0, "cpu", profile_overrides=(("lr", 3e-4),))).profile
+    assert explicit.lr == 3e-4
+    rescaled = resolve(Cell("DNANet", "full", "SIRST", "full", 0, "cpu", profile_overrides=(("lr_scale", 2.0),))).profile
+    assert rescaled.lr == pytest.approx(1e-3) and rescaled.lr_scale == 2.0
+
+
+def test_cpu_profile_forces_target_bearing_crops_on_the_plain_crop_methods() -> None:
+    for name in ("point", "lesps", "pal"):
+        assert METHODS.get(name)().paper_overrides()["pos_prob"] == 0.0  # their code: plain random crops
+        assert resolve(Cell("DNANet", name, "SIRST", "centroid", 0, "cpu")).profile.pos_prob == 0.5
+    assert resolve(Cell("DNANet", "point", "SIRST", "centroid", 0, "paper")).profile.pos_prob == 0.0
