@@ -199,6 +199,50 @@ def _slic_grid(h: int, w: int, n_segments: int) -> tuple[np.ndarray, np.ndarray,
     return cy, cx, step, wy, wx
 
 
+def _window_distances(cy: np.ndarray, cx: np.ndarray, alive: np.ndarray, ys: np.ndarray, xs: np.ndarray,
+                      wy: int, wx: int) -> tuple[np.ndarray, np.ndarray]:
+    """Squared row/column distances to each centre inside its +-2-step search window (inf outside)."""
+    h, w = len(ys), len(xs)
+    with np.errstate(invalid="ignore"):
+        y_lo, y_hi = np.floor(np.maximum(cy - 2 * wy, 0)), np.floor(np.minimum(cy + 2 * wy + 1, h))
+        x_lo, x_hi = np.floor(np.maximum(cx - 2 * wx, 0)), np.floor(np.minimum(cx + 2 * wx + 1, w))
+        in_y = (ys >= y_lo[..., None]) & (ys < y_hi[..., None]) & alive[..., None]
+        in_x = (xs >= x_lo[..., None]) & (xs < x_hi[..., None])
+        dy2 = np.where(in_y, (cy[..., None] - ys) ** 2, np.inf)
+        dx2 = np.where(in_x, (cx[..., None] - xs) ** 2, np.inf)
+    return dy2, dx2
+
+
+def _segment_means(labels: np.ndarray, moments: np.ndarray, bins: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Which segments kept pixels, and each segment's mean of every moment (colour, y, x)."""
+    r, f = labels.shape[0], moments.shape[0]
+    assigned = labels >= 0
+    if assigned.all():
+        index, values = (labels + bins).reshape(-1), moments.reshape(f, -1)
+    else:
+        index, values = (labels + bins)[assigned], moments[:, assigned]
+    count = np.bincount(index, minlength=r * k).reshape(r, k)
+    sums = np.stack([np.bincount(index, v, r * k) for v in values], -1).reshape(r, k, f)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = sums / count[..., None]
+    return count > 0, mean
+
+
+def _slic_pixels(features: np.ndarray, compactness: float, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Per pixel (colour / compactness, 1) for the distance product, and float64 moments
+    (colour, y, x), feature-major, for the centre update."""
+    r, h, w, c = features.shape
+    n = h * w
+    pix = np.empty((r, c + 1, n), dtype)
+    pix[:, :c] = (features.reshape(r, n, c) * (1.0 / compactness)).transpose(0, 2, 1)
+    pix[:, c] = 1.0
+    moments = np.empty((c + 2, r, n))
+    moments[:c] = pix[:, :c].transpose(1, 0, 2)
+    moments[c] = np.repeat(np.arange(h, dtype=np.float64), w)
+    moments[c + 1] = np.tile(np.arange(w, dtype=np.float64), h)
+    return pix, moments
+
+
 def batched_slic(
     features: np.ndarray, n_segments: int, compactness: float, iterations: int = SLIC_ITERATIONS, dtype: Any = np.float32
 ) -> np.ndarray:
@@ -223,14 +267,7 @@ def batched_slic(
     k = len(cy0)
     weight = 1.0 / (step * step)
     ys, xs = np.arange(h, dtype=np.float64), np.arange(w, dtype=np.float64)
-    pix = np.empty((r, c + 1, n), dtype)  # per pixel: colour / compactness, 1 (for |c|^2)
-    pix[:, :c] = (features.reshape(r, n, c) * (1.0 / compactness)).transpose(0, 2, 1)
-    pix[:, c] = 1.0
-    # feature-major float64 copies for the centre update: colour, y, x
-    moments = np.empty((c + 2, r, n))
-    moments[:c] = pix[:, :c].transpose(1, 0, 2)
-    moments[c] = np.repeat(ys, w)
-    moments[c + 1] = np.tile(xs, h)
+    pix, moments = _slic_pixels(features, compactness, dtype)
     colour = np.zeros((r, k, c))  # skimage starts every segment at colour 0
     cy, cx = np.broadcast_to(cy0, (r, k)).copy(), np.broadcast_to(cx0, (r, k)).copy()
     alive = np.ones((r, k), bool)
@@ -241,13 +278,7 @@ def batched_slic(
     coef = np.zeros((r, k, c + 1), dtype)
     bins = (np.arange(r) * k)[:, None]
     for it in range(iterations):
-        with np.errstate(invalid="ignore"):
-            y_lo, y_hi = np.floor(np.maximum(cy - 2 * wy, 0)), np.floor(np.minimum(cy + 2 * wy + 1, h))
-            x_lo, x_hi = np.floor(np.maximum(cx - 2 * wx, 0)), np.floor(np.minimum(cx + 2 * wx + 1, w))
-            in_y = (ys >= y_lo[..., None]) & (ys < y_hi[..., None]) & alive[..., None]
-            in_x = (xs >= x_lo[..., None]) & (xs < x_hi[..., None])
-            dy2 = np.where(in_y, (cy[..., None] - ys) ** 2, np.inf)
-            dx2 = np.where(in_x, (cx[..., None] - xs) ** 2, np.inf)
+        dy2, dx2 = _window_distances(cy, cx, alive, ys, xs, wy, wx)
         grid = score.reshape(r, k, h, w)
         if it == 0:  # colour term 0; spatial ties resolved as skimage: (dy^2 + dx^2) * weight
             np.add(dy2.astype(dtype)[..., :, None], dx2.astype(dtype)[..., None, :], out=grid)
@@ -267,16 +298,7 @@ def batched_slic(
         labels = np.where(np.isfinite(best), best_k, labels)
         if it == iterations - 1:
             break
-        assigned = labels >= 0
-        if assigned.all():
-            index, values = (labels + bins).reshape(-1), moments.reshape(c + 2, -1)
-        else:
-            index, values = (labels + bins)[assigned], moments[:, assigned]
-        count = np.bincount(index, minlength=r * k).reshape(r, k)
-        sums = np.stack([np.bincount(index, v, r * k) for v in values], -1).reshape(r, k, c + 2)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = sums / count[..., None]
-        alive = count > 0
+        alive, mean = _segment_means(labels, moments, bins, k)
         colour, cy, cx = mean[..., :c], mean[..., c], mean[..., c + 1]
     return (labels + 1).reshape(r, h, w)
 
