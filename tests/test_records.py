@@ -76,9 +76,11 @@ def test_reference_records_are_read_only_when_asked() -> None:
     mine = [r for r in load_records(REPO / "results") if r.get("suite") in ("detectors-quick", "sirst-short")]
     assert mine == []  # the default ./results never mixes them in
     reference = load_records(REPO / "results" / "reference")
-    assert len(reference) == 20
     frame = records_frame(reference)
-    assert set(frame["protocol_version"]) == {2}  # they say which protocol they ran
+    old = frame[frame["suite"].isin(["detectors-quick", "sirst-short"])]
+    assert old["key"].nunique() == 20 and set(old["protocol_version"]) == {2}  # they say which protocol they ran
+    cpu = frame[frame["suite"] == "sirst-cpu"]
+    assert cpu["key"].nunique() >= 4 and set(cpu["protocol_version"]) == {3}
 
 
 def test_report_json_is_strict_and_counts_seeds(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
