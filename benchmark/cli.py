@@ -71,25 +71,21 @@ def _seeds(text: str) -> list[int]:
     return seeds
 
 
-def _count(text: str) -> int:
-    """An integer >= 0 (``--save-images``)."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"write a whole number >= 0 (0: none); got {text!r}")
-    return value
+def _whole_number(minimum: int, message: str) -> Callable[[str], int]:
+    """An argparse type: an integer >= ``minimum``, else ``message`` with what was typed."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{message} got {text!r}")
+        return value
+    return parse
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"a whole number >= 1, got {text!r}")
-    return value
+_count = _whole_number(0, "write a whole number >= 0 (0: none);")  # --save-images
+_positive_int = _whole_number(1, "a whole number >= 1,")
 
 
 def _setting(text: str) -> tuple[str, Any]:
