@@ -33,13 +33,14 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from matplotlib.transforms import ScaledTranslation  # noqa: E402
 
 from benchmark.cells import parse_spec  # noqa: E402
+from reports.figures.raster import save_both  # noqa: E402
 from reports.naming import SCHEME_ORDER, scheme_name, scheme_sort_key  # noqa: E402
 
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">"]
 DASHES = ["-", "--", "-.", ":"]
 PALETTE = [tuple(c) for c in sns.color_palette("colorblind", 10)]
-SHADES = [0.0, 0.45, -0.35, 0.7, -0.55, 0.25, -0.2, 0.85]  # variant k: + toward white, - toward black
-DPI = 100
+LEVELS = [0.22, 0.72, 0.45, 0.82, 0.33, 0.6, 0.15, 0.52]  # lightness of a scheme's variants, in turn
+DPI = 120  # one raster for the PNG and the PDF (7-pt text about 12 px tall)
 LEGEND_ROW = 0.2  # inches per legend row
 TITLE = 0.6  # inches above the axes for the figure's and the panels' titles
 XLABEL_DROP = 0.21  # inches from the axes' bottom to an x label's top (below 6-pt tick labels)
@@ -61,11 +62,15 @@ def scheme_colour(method: str) -> tuple[float, float, float]:
     return PALETTE[index]
 
 
-def shade(colour: tuple[float, float, float], amount: float) -> tuple[float, float, float]:
-    """``colour`` lighter (``amount`` > 0, toward white) or darker (< 0), hue kept."""
+def shade(colour: tuple[float, float, float], k: int) -> tuple[float, float, float]:
+    """The ``k``-th shade of ``colour`` (0: itself): its hue and saturation at the k-th
+    of ``LEVELS`` of lightness that differ from its own by more than 0.1 (so no shade of a
+    light colour fades to white nor one of a dark colour to black)."""
+    if k == 0:
+        return colour
     h, lightness, s = colorsys.rgb_to_hls(*colour)
-    lightness = lightness + (1 - lightness) * amount if amount > 0 else lightness * (1 + amount)
-    return colorsys.hls_to_rgb(h, lightness, s)
+    levels = [v for v in LEVELS if abs(v - lightness) > 0.1]
+    return colorsys.hls_to_rgb(h, levels[(k - 1) % len(levels)], s)
 
 
 def scheme_styles(specs: Iterable[str]) -> dict[str, dict]:
@@ -78,7 +83,7 @@ def scheme_styles(specs: Iterable[str]) -> dict[str, dict]:
         method = parse_spec(spec)[0]
         k = seen[method] = seen.get(method, -1) + 1
         base = SCHEME_ORDER.index(method) if method in SCHEME_ORDER else zlib.crc32(method.encode())
-        out[spec] = {"color": shade(scheme_colour(method), SHADES[k % len(SHADES)]),
+        out[spec] = {"color": shade(scheme_colour(method), k),
                      "marker": MARKERS[(base + k) % len(MARKERS)], "linestyle": DASHES[k % len(DASHES)],
                      "label": scheme_name(spec)}
     return out
@@ -141,10 +146,10 @@ def legend_below(fig, entries: list, labels: list[str]) -> None:
 
 
 def save(fig, folder: Path, name: str) -> list[Path]:
-    """``name.png`` and ``name.pdf`` in ``folder``; the figure is closed."""
+    """``name.png`` and ``name.pdf`` in ``folder`` from one drawing (``reports.figures.raster``:
+    the PDF holds the PNG's pixels, losslessly); the figure is closed."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{name}.png", folder / f"{name}.pdf"]
-    for path in paths:
-        fig.savefig(path)
+    save_both(fig, paths[0], paths[1], DPI)
     plt.close(fig)
     return paths
