@@ -211,6 +211,6 @@ def bench_report(n: int = 1000, pdf: bool = False, out: Path | None = None) -> d
         report = write_report(records, out or Path(tmp) / "report", results_root=root, pdf=pdf)
         seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     return {"records": len(records), "cpu": pinned, "make_records_seconds": made, "report_seconds": seconds,
-            "report_cpu_seconds": cpu, "stages_seconds": report.seconds, "tables": len(report.tables), "figures": len(report.figures),
+            "report_cpu_seconds": cpu, "stages_seconds": report.seconds, "stages_cpu_seconds": report.cpu_seconds, "tables": len(report.tables), "figures": len(report.figures),
             "files": len(report.files) + 2 * len(report.figures), "pdf": report.pdf_message or "skipped (--pdf to include)",
             "total_cpu_seconds": time.process_time() - start_cpu}

@@ -14,7 +14,11 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
 
 from reports.figures.style import save, wrap
 from reports.naming import scheme_name, scheme_sort_key
@@ -68,8 +72,6 @@ def _rgb(cell: np.ndarray, colours: np.ndarray, alpha: float = 1.0) -> np.ndarra
 
 
 def _tables() -> tuple[np.ndarray, np.ndarray]:
-    import matplotlib
-
     ramp = np.linspace(0, 1, 256)
     return np.repeat(ramp[:, None], 3, axis=1), matplotlib.colormaps[COLORMAP](ramp)[:, :3]
 
@@ -115,10 +117,6 @@ def _compose(specs: list[str], blocks: list) -> tuple[np.ndarray, list[str], np.
 def qualitative_figure(manifests: dict[str, tuple[Path, list[dict]]], folder: Path, name: str,
                        title: str) -> list[Path] | None:
     """``manifests``: method_spec -> (PNG folder, manifest entries) of one record each."""
-    import matplotlib.pyplot as plt
-    from matplotlib.cm import ScalarMappable
-    from matplotlib.colors import Normalize
-
     specs = sorted(manifests, key=scheme_sort_key)
     blocks = [(kind, *_entries({s: manifests[s] for s in specs}, kind)) for kind in ("test", "train")]
     blocks = [b for b in blocks if b[1]]
@@ -147,7 +145,8 @@ def qualitative_figure(manifests: dict[str, tuple[Path, list[dict]]], folder: Pa
         spine.set_visible(False)
     bar = fig.add_axes((0.45 / width + CELL * n_cols * 0.25 / width, 0.38 / height, CELL * n_cols * 0.5 / width,
                         0.12 / height))
-    colourbar = fig.colorbar(ScalarMappable(Normalize(0, 1), COLORMAP), cax=bar, orientation="horizontal")
+    mappable = ScalarMappable(norm=Normalize(0, 1), cmap=matplotlib.colormaps[COLORMAP])
+    colourbar = fig.colorbar(mappable, cax=bar, orientation="horizontal")
     colourbar.set_label(COLOURBAR_LABEL, fontsize=6)
     colourbar.ax.tick_params(labelsize=6)
     fig.suptitle("\n".join(lines), fontsize=7, y=1 - 0.05 / height, va="top")
