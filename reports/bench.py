@@ -26,7 +26,7 @@ TEST_IMAGES = {"SIRST": 214, "NUDT-SIRST": 664, "IRSTD-1K": 201}
 SCHEMES = {"full": 0.80, "point": 0.10, "lesps": 0.55, "pal": 0.66, "mclc": 0.64, "com": 0.45, "diffusion": 0.70,
            "gsacp": 0.67, "learnable_distance": 0.65}
 PRIVILEGED = {"full", "mclc"}
-EVOLVING = {"lesps", "pal", "gsacp"}
+EVOLVING = {"lesps", "pal", "gsacp", "learnable_distance", "diffusion"}  # schemes whose labels change in training
 ABLATION = ["point", "diffusion", "diffusion[prior=diffusion]", "diffusion[prior=superpixel]", "diffusion[bilevel=off]",
             "diffusion[balance=off]", "diffusion[online_labels=off]", "diffusion[aggregation=off]", "gsacp",
             "gsacp[teacher=none]", "gsacp[contrastive=off]", "gsacp[support=fixed]", "gsacp[gate=off]"]

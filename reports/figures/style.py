@@ -129,6 +129,9 @@ def grid(rows: int, cols: int, width: float = 2.3, height: float = 1.8, legend_e
     for ax in axes.ravel():
         ax.yaxis.set_major_locator(MaxNLocator(4))
         fixed_label_offsets(fig, ax)
+    if sharex is True:  # above the bottom row a shared x axis shows nothing (no labels, no x grid): not drawn,
+        for ax in axes[:-1].ravel():  # which spares matplotlib making and measuring its ticks
+            ax.xaxis.set_visible(False)
     return fig, [list(r) for r in axes]
 
 
