@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.collections import LineCollection
-from matplotlib.colors import to_rgb
 
 from benchmark.evidence import SWEEP_THRESHOLDS, save_prediction_pngs
 from reports.figures import pdfa, qualitative
