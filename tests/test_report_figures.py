@@ -4,10 +4,6 @@ coloured by its labelled colour bar, and the one-draw PDF holds the PNG's pixels
 from __future__ import annotations
 
 import colorsys
-import re
-import shutil
-import subprocess
-import zlib
 from pathlib import Path
 
 import matplotlib
@@ -18,7 +14,6 @@ from matplotlib.collections import LineCollection
 
 from benchmark.evidence import SWEEP_THRESHOLDS, save_prediction_pngs
 from reports.figures import pdfa, qualitative
-from reports.figures.raster import pdf_bytes
 from reports.figures.style import apply_style, scheme_colour, scheme_styles
 from reports.naming import SCHEME_ORDER
 
@@ -94,23 +89,3 @@ def test_qualitative_grid_maps_follow_its_labelled_colour_bar(monkeypatch: pytes
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()][3:] == ["Full", "Point"]
 
 
-def test_the_raster_pdf_holds_the_pixels_at_the_figure_size(tmp_path: Path) -> None:
-    blocks = np.random.default_rng(0).integers(0, 256, (3, 5, 3), dtype=np.uint8)
-    pixels = np.repeat(np.repeat(blocks, 10, axis=0), 10, axis=1)  # 10-px blocks: a reader may smooth edges
-    data = pdf_bytes(pixels, dpi=100)
-    box = [float(v) for v in re.search(rb"/MediaBox \[([^\]]+)\]", data).group(1).split()]
-    assert box == pytest.approx([0, 0, 50 * 0.72, 30 * 0.72], abs=1e-3)
-    start = data.index(b"stream\n") + len(b"stream\n")
-    stream = data[start:data.index(b"\nendstream", start)]
-    assert np.array_equal(np.frombuffer(zlib.decompress(stream), np.uint8).reshape(30, 50, 3), pixels)
-    xref = int(re.search(rb"startxref\n(\d+)", data).group(1))
-    offsets = [int(line.split()[0]) for line in data[xref:].split(b"\n")[3:8]]
-    assert [data[o:o + 7] for o in offsets] == [f"{i} 0 obj".encode() for i in range(1, 6)]
-    if shutil.which("pdftoppm"):  # a real reader renders it back to the same pixels
-        (tmp_path / "f.pdf").write_bytes(data)
-        subprocess.run(["pdftoppm", "-r", "100", "-png", str(tmp_path / "f.pdf"), str(tmp_path / "page")], check=True)
-        from PIL import Image
-
-        page = np.asarray(Image.open(next(tmp_path.glob("page*.png"))).convert("RGB"))
-        assert page.shape == pixels.shape
-        assert np.abs(page[5::10, 5::10].astype(int) - blocks).max() <= 2  # block centres: the same colours
