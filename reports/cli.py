@@ -55,6 +55,8 @@ def bench_report_command(args: argparse.Namespace) -> int:
               f"{result['report_seconds']:.2f} s wall, {result['report_cpu_seconds']:.2f} s CPU; "
               f"{result['tables']} tables, {result['figures']} figures; making the records took "
               f"{result['make_records_seconds']:.2f} s; pdf: {result['pdf']}", file=sys.stdout)
+        for stage, cpu in result["stages_cpu_seconds"].items():
+            print(f"  {stage}: {cpu:.2f} s CPU, {result['stages_seconds'][stage]:.2f} s wall", file=sys.stdout)
     return 0
 
 

@@ -26,11 +26,13 @@ class Report:
     pdf_message: str = ""
     extra_markdown: dict[str, str] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)  # wall seconds per stage (``bench report``)
+    cpu_seconds: dict[str, float] = field(default_factory=dict)  # this process's CPU seconds per stage
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         try:
             yield
         finally:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+            self.cpu_seconds[name] = self.cpu_seconds.get(name, 0.0) + time.process_time() - cpu

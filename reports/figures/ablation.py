@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from reports.figures.ink import Ink
 from reports.figures.style import grid, save, scheme_styles
 from benchmark.cells import parse_spec
 from reports.naming import METRIC_LABELS, scheme_name, scheme_sort_key
@@ -33,17 +34,18 @@ def ablation_figure(rows: pd.DataFrame, folder: Path, name: str, title: str, met
     fig, axes = grid(1, len(METRICS), width=max(2.0, 0.3 * len(specs) + 0.7), height=2.2, wspace=0.45,
                      below=0.3 + 0.04 * max(map(len, labels)), title=f"{title}: mean ± std over seeds, dots: seeds")
     for ax, metric in zip(axes[0], METRICS):
-        tops = []
+        tops, ink = [], Ink()
         for x, spec in enumerate(specs):
             values = rows.loc[rows["method_spec"] == spec, metric].dropna().to_numpy()
             if not len(values):
                 continue
-            spread = values.std(ddof=1) if len(values) > 1 else 0.0
-            colour = styles[spec]["color"]
-            ax.bar(x, values.mean(), color=colour, alpha=0.45, width=0.7,
-                   yerr=spread if len(values) > 1 else None, capsize=2, error_kw={"linewidth": 0.8})
-            ax.plot(x + np.linspace(-0.12, 0.12, len(values)), values, "o", color="black", markersize=2)
+            ink.bar(x, values.mean(), styles[spec]["color"], alpha=0.45)
+            if len(values) > 1:
+                spread = values.std(ddof=1)
+                ink.error_bar(x, values.mean() - spread, values.mean() + spread)
+            ink.markers(x + np.linspace(-0.12, 0.12, len(values)), values, {"color": "black", "marker": "o"}, points=2)
             tops += list(values)
+        ink.draw(ax)
         if tops:
             low, high = min(tops), max(tops)
             pad = 0.15 * (high - low) if high > low else 1.0

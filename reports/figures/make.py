@@ -11,7 +11,7 @@ import pandas as pd
 
 from benchmark.evidence import predictions_dir, read_manifest
 from reports.figures.ablation import ablation_figure
-from reports.figures.curves import curves_figure, loss_parts_figure
+from reports.figures.curves import curves_figure
 from reports.figures.pdfa import pdfa_figure
 from reports.figures.published import published_figure
 from reports.figures.qualitative import qualitative_figure
@@ -38,9 +38,6 @@ def _per_suite(frames: Frames, folder: Path, selection: str, suite: str) -> list
             where = f"suite {suite}, {dataset}"
             part = mine[mine["dataset"] == dataset]
             out.append((f"Per-epoch curves, {where}", curves_figure(part, folder, _slug("curves", suite, dataset), where)[0]))
-            parts = loss_parts_figure(part, folder, _slug("loss-parts", suite, dataset), where)
-            if parts:
-                out.append((f"Loss parts, {where}", parts[0]))
     sweeps = frames.sweeps
     if not sweeps.empty and (sweeps["suite"] == suite).any():
         part = sweeps[sweeps["suite"] == suite]

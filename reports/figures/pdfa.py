@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from reports.figures.ink import Ink
 from reports.figures.style import grid, handles, legend_below, save, scheme_styles
 from reports.naming import dataset_sort_key, detector_sort_key, ordered
 
@@ -15,15 +16,16 @@ TABLE_THRESHOLD = 0.5
 
 
 def _curves(ax, means: dict, key: tuple[str, str], styles: dict) -> bool:
-    drawn = False
+    ink = Ink()
     for spec, style in styles.items():
         if key + (spec,) not in means:
             continue
-        mean, drawn = means[key + (spec,)], True
-        ax.plot(mean["fa"], mean["pd"], color=style["color"], linestyle=style["linestyle"], linewidth=1.1)
+        mean = means[key + (spec,)]
+        ink.line(mean["fa"], mean["pd"], style, width=1.1)
         at = mean[(mean["threshold"] - TABLE_THRESHOLD).abs() < 1e-6]
-        ax.plot(at["fa"], at["pd"], linestyle="none", marker=style["marker"], color=style["color"], markersize=4)
-    return drawn
+        ink.markers(at["fa"], at["pd"], style, points=4)
+    ink.draw(ax)
+    return bool(ink)
 
 
 def pdfa_figure(sweeps: pd.DataFrame, folder: Path, name: str, title: str) -> list[Path]:

@@ -8,20 +8,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from reports.figures.ink import Ink
 from reports.figures.style import grid, save, scheme_styles
 from reports.naming import METRIC_LABELS, dataset_sort_key, detector_sort_key, ordered
 
 
 def _panel(ax, part: pd.DataFrame, specs: list[str], styles: dict, metric: str) -> None:
     by_spec = {spec: group[metric].dropna().to_numpy() for spec, group in part.groupby("method_spec", sort=False)}
+    ink = Ink()
     for x, spec in enumerate(specs):
         values = by_spec.get(spec, np.zeros(0))
         if not len(values):
             continue
-        colour = styles[spec]["color"]
-        ax.bar(x, values.mean(), color=colour, alpha=0.35, width=0.7)
+        ink.bar(x, values.mean(), styles[spec]["color"], alpha=0.35)
         jitter = np.linspace(-0.15, 0.15, len(values)) if len(values) > 1 else np.zeros(1)
-        ax.plot(x + jitter, values, linestyle="none", marker=styles[spec]["marker"], color=colour, markersize=3.5)
+        ink.markers(x + jitter, values, styles[spec])
+    ink.draw(ax)
 
 
 def seeds_figure(rows: pd.DataFrame, folder: Path, name: str, title: str, metric: str = "iou") -> list[Path]:
