@@ -27,6 +27,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from scipy import ndimage
 
+from benchmark.bench.peaks_ambiguity import flip_candidates  # also registers the probe's basic-noflip control
 from benchmark.cells import Cell, parse_spec, parse_value
 from benchmark.data.split import Sample
 from benchmark.build import Built, build
@@ -60,14 +61,26 @@ def background_peak(prob: np.ndarray, sample: Sample) -> float:
 
 
 def summarize(probs: Sequence[np.ndarray], samples: Sequence[Sample]) -> dict[str, float]:
+    """The on/off figures, and the on figures by ``k``: the pixels a target's label
+    occupies over the flips (``peaks_ambiguity``; targets of images with a mask)."""
     on = [p for prob, s in zip(probs, samples) for p in target_peaks(prob, s.centroid)]
     off = [background_peak(prob, s) for prob, s in zip(probs, samples)]
-    return {
+    out = {
         "on_median": float(np.median(on)) if on else float("nan"),
         "on_above": float(np.mean(np.asarray(on) > 0.5)) if on else float("nan"),
         "off_median": float(np.median(off)),
         "off_above": float(np.mean(np.asarray(off) > 0.5)),
     }
+    by_k: dict[int, list[float]] = {}
+    for prob, s in zip(probs, samples):
+        if s.mask is not None:
+            for k, peak in zip(flip_candidates(s.mask, s.centroid), target_peaks(prob, s.centroid)):
+                by_k.setdefault(k, []).append(peak)
+    for k, peaks in sorted(by_k.items()):
+        out[f"k{k}_n"] = float(len(peaks))
+        out[f"k{k}_median"] = float(np.median(peaks))
+        out[f"k{k}_above"] = float(np.mean(np.asarray(peaks) > 0.5))
+    return out
 
 
 def probe(b: Built, epoch: int, images: int) -> dict[str, dict[str, float]]:
@@ -108,6 +121,7 @@ def _line(entry: dict[str, Any]) -> str:
     for split, p in entry.get("peaks", {}).items():
         parts.append(
             f"{split}: on {p['on_median']:.3f} ({100 * p['on_above']:.0f}% >.5) off {p['off_median']:.3f} ({100 * p['off_above']:.0f}% >.5)"
+            + "".join(f" k{k} {p[f'k{k}_median']:.2f}/{100 * p[f'k{k}_above']:.0f}%" for k in (1, 2, 4) if f"k{k}_median" in p)
         )
     if "test" in entry:
         t = entry["test"]
