@@ -24,7 +24,7 @@ import numpy as np
 
 from methods._diffusion_walk import DiffusionField, WalkSpec
 
-TOLERANCE = 1e-7  # truncation of the Chebyshev series (relative to the total mass)
+TOLERANCE = 1e-5  # truncation of the Chebyshev series (relative to the total mass); 1e-7 gives the same masks on the three train splits
 BATCH_CELLS = 1 << 17  # padded cells evolved together
 
 
