@@ -8,9 +8,13 @@ binary crop is the unary of a dense CRF guided by the image: bilateral kernel on
 iterations, argmax. A later box overwrites an earlier one where they overlap, as the
 public code pastes them.
 
+The threshold only needs the crops: where the grown boxes do not overlap,
+``box_foregrounds`` computes it from the crops' own fields, never the whole image's.
+
 The CRF (``crf``): ``lattice`` evaluates the kernel on pydensecrf's permutohedral lattice,
 which is what the public code ran (``methods/_permutohedral.py``), all boxes of a split at
-once; ``exact`` sums it exactly (``methods/_crf.py``), box by box; ``off`` keeps the
+once; ``exact`` sums it exactly (``methods/_crf_batch.py``: the kernel as a matrix on small
+boxes, a factorized colour Gaussian on large ones), box by box; ``off`` keeps the
 thresholded crop (the public code's ``disable_crf``). A box whose crop is all 0 or all 1
 stays so under this CRF (the Potts term only pulls towards the neighbours' labels), so
 those are not run through the exact one. ``exact`` is the default: on the three train
