@@ -87,82 +87,46 @@ def _kmeans(features: list[np.ndarray], n_segments: int, iterations: int) -> lis
     fast loops), and one centre is handled at a time over the rows and columns its
     windows can reach, so the working arrays stay in cache. An empty centre (NaN in
     skimage) is moved far off the crop: its window is empty, it never wins again.
-    A crop whose labels did not change in a pass has settled: its centres would come out
-    the same, and so would every later pass, so it leaves the stack with its labels.
     """
-    stack = _Stack(features, n_segments)
-    out: list[np.ndarray | None] = [None] * len(features)
+    r = len(features)
+    shapes = np.array([f.shape for f in features])
+    hm, wm = shapes.max(0)
+    image = np.zeros((hm, wm, r), np.float32)
+    for i, f in enumerate(features):
+        image[: f.shape[0], : f.shape[1], i] = f
+    grids = [_grid(int(h), int(w), n_segments) for h, w in shapes]
+    kmax = max(len(g[0]) for g in grids)
+    if kmax > 255:
+        raise ValueError(f"grey_slic handles at most 255 segments per crop, not {kmax}")
+    cy, cx = np.full((kmax, r), _GONE, np.float32), np.full((kmax, r), _GONE, np.float32)
+    for i, g in enumerate(grids):
+        cy[: len(g[0]), i], cx[: len(g[1]), i] = g[0], g[1]
+    colour = np.zeros((kmax, r), np.float32)
+    weight = np.array([g[2] for g in grids], np.float32)
+    reach = np.array([[g[3], g[4]] for g in grids], np.float32).T * np.float32(2.0)
+    labels = np.zeros((hm, wm, r), np.uint8)
+    rows = np.broadcast_to(np.arange(hm, dtype=np.float64)[:, None, None], labels.shape).ravel()
+    cols = np.broadcast_to(np.arange(wm, dtype=np.float64)[None, :, None], labels.shape).ravel()
+    slot = np.arange(r) * kmax - 1
+    unassigned = r * kmax  # one more bin: the pixels no centre holds (padding included) are counted apart
+    values = image.ravel()
     for it in range(iterations):
-        before = stack.labels.copy()
-        stack.assign()
-        settled = np.zeros(len(stack.crops), bool) if it == 0 else (stack.labels == before).all(axis=(0, 1))
+        nearest = _assign(image, _axis_terms(cy, reach[0], shapes[:, 0], hm), _axis_terms(cx, reach[1], shapes[:, 1], wm),
+                          colour, weight)
+        np.copyto(labels, nearest, where=nearest > 0)
         if it == iterations - 1:
-            settled[:] = True
-        for j in np.flatnonzero(settled):
-            h, w = stack.shapes[j]
-            out[stack.crops[j]] = stack.labels[:h, :w, j].copy()
-        if settled.all():
             break
-        if settled.any():
-            stack.keep(~settled)
-        stack.update()
-    return out  # type: ignore[return-value]
-
-
-class _Stack:
-    """The padded (y, x, crop) stack of features, centres and labels of the crops still moving."""
-
-    def __init__(self, features: list[np.ndarray], n_segments: int):
-        r = len(features)
-        self.crops = np.arange(r)
-        self.shapes = np.array([f.shape for f in features])
-        hm, wm = self.shapes.max(0)
-        self.image = np.zeros((hm, wm, r), np.float32)
-        for i, f in enumerate(features):
-            self.image[: f.shape[0], : f.shape[1], i] = f
-        grids = [_grid(int(h), int(w), n_segments) for h, w in self.shapes]
-        kmax = max(len(g[0]) for g in grids)
-        if kmax > 255:
-            raise ValueError(f"grey_slic handles at most 255 segments per crop, not {kmax}")
-        self.cy, self.cx = np.full((kmax, r), _GONE, np.float32), np.full((kmax, r), _GONE, np.float32)
-        for i, g in enumerate(grids):
-            self.cy[: len(g[0]), i], self.cx[: len(g[1]), i] = g[0], g[1]
-        self.colour = np.zeros((kmax, r), np.float32)
-        self.weight = np.array([g[2] for g in grids], np.float32)
-        self.reach = np.array([[g[3], g[4]] for g in grids], np.float32).T * np.float32(2.0)
-        self.labels = np.zeros((hm, wm, r), np.uint8)
-
-    def keep(self, which: np.ndarray) -> None:
-        """Drop the crops not in ``which`` (a mask over the crops still in the stack)."""
-        self.crops, self.shapes, self.weight = self.crops[which], self.shapes[which], self.weight[which]
-        self.reach = self.reach[:, which]
-        self.cy, self.cx, self.colour = self.cy[:, which], self.cx[:, which], self.colour[:, which]
-        self.image = np.ascontiguousarray(self.image[:, :, which])
-        self.labels = np.ascontiguousarray(self.labels[:, :, which])
-
-    def assign(self) -> None:
-        hm, wm, _ = self.image.shape
-        ys = _axis_terms(self.cy, self.reach[0], self.shapes[:, 0], hm)
-        nearest = _assign(self.image, ys, _axis_terms(self.cx, self.reach[1], self.shapes[:, 1], wm), self.colour, self.weight)
-        np.copyto(self.labels, nearest, where=nearest > 0)
-
-    def update(self) -> None:
-        """Centres at the mean position and colour of their pixels (float32 colour sums in raster order)."""
-        kmax, r = self.cy.shape
-        hm, wm, _ = self.labels.shape
-        rows = np.broadcast_to(np.arange(hm, dtype=np.float64)[:, None, None], self.labels.shape).ravel()
-        cols = np.broadcast_to(np.arange(wm, dtype=np.float64)[None, :, None], self.labels.shape).ravel()
-        unassigned = r * kmax  # one more bin: the pixels no centre holds (padding included) are counted apart
-        index = np.where(self.labels > 0, self.labels + (np.arange(r) * kmax - 1), unassigned).ravel()
+        index = np.where(labels > 0, labels + slot, unassigned).ravel()
         count = np.bincount(index, minlength=unassigned + 1)[:unassigned].reshape(r, kmax).T
         sum_y = np.bincount(index, rows, unassigned + 1)[:unassigned].reshape(r, kmax).T
         sum_x = np.bincount(index, cols, unassigned + 1)[:unassigned].reshape(r, kmax).T
         sum_c = np.zeros(unassigned + 1, np.float32)
-        np.add.at(sum_c, index, self.image.ravel())
+        np.add.at(sum_c, index, values)  # float32, in each crop's raster order
         n, alive = count.astype(np.float32), count > 0
-        self.cy = np.divide(sum_y.astype(np.float32), n, out=np.full_like(n, _GONE), where=alive)
-        self.cx = np.divide(sum_x.astype(np.float32), n, out=np.full_like(n, _GONE), where=alive)
-        self.colour = np.divide(sum_c[:unassigned].reshape(r, kmax).T, n, out=np.zeros_like(n), where=alive)
+        cy = np.divide(sum_y.astype(np.float32), n, out=np.full_like(n, _GONE), where=alive)
+        cx = np.divide(sum_x.astype(np.float32), n, out=np.full_like(n, _GONE), where=alive)
+        colour = np.divide(sum_c[:unassigned].reshape(r, kmax).T, n, out=np.zeros_like(n), where=alive)
+    return [labels[:h, :w, i] for i, (h, w) in enumerate(shapes)]
 
 
 _GONE = np.float32(-1e9)  # the position of an empty centre
