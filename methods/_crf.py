@@ -28,7 +28,7 @@ Where this may differ from pydensecrf (see also ``tests/test_crf.py``):
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
@@ -172,16 +172,9 @@ def dense_crf(
     labels, h, w = prob.shape
     n = h * w
     unary = unary_from_prob(prob).reshape(labels, n)
-    terms: list[tuple[GaussianFilter | BilateralFilter, np.ndarray, float]] = []
-    if gaussian_compat:
-        gaussian = GaussianFilter((h, w), gaussian_sxy)
-        terms.append((gaussian, _symmetric_norm(gaussian, n), float(gaussian_compat)))
-    if image is not None and bilateral_compat:
-        image = np.asarray(image)
-        if image.shape[:2] != (h, w):
-            raise ValueError(f"image {image.shape[:2]} and probabilities {(h, w)} differ in size")
-        bilateral = BilateralFilter((h, w), bilateral_sxy, bilateral_srgb, image, bilateral_method)
-        terms.append((bilateral, _symmetric_norm(bilateral, n), float(bilateral_compat)))
+    kernels = _kernels((h, w), image, gaussian_sxy, gaussian_compat, bilateral_sxy, bilateral_srgb, bilateral_compat,
+                       bilateral_method)
+    terms = [(filt, _symmetric_norm(filt, n), weight) for filt, weight in kernels]
     q = _softmax(-unary)
     for _ in range(iterations):
         logits = -unary
@@ -230,30 +223,49 @@ def two_label_crf(
     h, w = fg.shape
     n = h * w
     margin = (unary_from_prob(1.0 - fg) - unary_from_prob(fg)).reshape(n)  # U_bg - U_fg
-    terms: list[tuple[GaussianFilter | BilateralFilter, np.ndarray, np.ndarray, float]] = []
+    kernels = _kernels((h, w), image, gaussian_sxy, gaussian_compat, bilateral_sxy, bilateral_srgb, bilateral_compat,
+                       bilateral_method)
+    return two_label_margins(margin, [_two_label_term(filt, n, weight) for filt, weight in kernels], iterations).reshape(h, w)
+
+
+def _kernels(
+    shape: tuple[int, int], image: np.ndarray | None, gaussian_sxy: float, gaussian_compat: float, bilateral_sxy: float,
+    bilateral_srgb: float, bilateral_compat: float, bilateral_method: str,
+) -> list[tuple[Any, float]]:
+    """The CRF's kernels with their Potts weights: the Gaussian one (``gaussian_compat``) and,
+    with a guide ``image`` of the same size, the bilateral one (``bilateral_compat``)."""
+    kernels: list[tuple[Any, float]] = []
     if gaussian_compat:
-        terms.append(_two_label_term(GaussianFilter((h, w), gaussian_sxy), n, float(gaussian_compat)))
+        kernels.append((GaussianFilter(shape, gaussian_sxy), float(gaussian_compat)))
     if image is not None and bilateral_compat:
         image = np.asarray(image)
-        if image.shape[:2] != (h, w):
-            raise ValueError(f"image {image.shape[:2]} and probabilities {(h, w)} differ in size")
+        if image.shape[:2] != shape:
+            raise ValueError(f"image {image.shape[:2]} and probabilities {shape} differ in size")
         if bilateral_method == "lattice":
-            bilateral: Any = lattice_bilateral((h, w), bilateral_sxy, bilateral_srgb, image)
+            kernels.append((lattice_bilateral(shape, bilateral_sxy, bilateral_srgb, image), float(bilateral_compat)))
         else:
-            bilateral = BilateralFilter((h, w), bilateral_sxy, bilateral_srgb, image, bilateral_method)
-        terms.append(_two_label_term(bilateral, n, float(bilateral_compat)))
+            kernels.append((BilateralFilter(shape, bilateral_sxy, bilateral_srgb, image, bilateral_method), float(bilateral_compat)))
+    return kernels
+
+
+Term = tuple[Callable[[np.ndarray], np.ndarray], np.ndarray, np.ndarray, float]
+
+
+def _two_label_term(filt: Any, n: int, weight: float) -> Term:
+    """A kernel (``(1, N) -> (1, N)``) with its ``n = D^-1/2`` and the constant ``n K n`` of the
+    background side."""
+    norm = _symmetric_norm(filt, n)
+    return filt, norm, norm * filt(norm[None])[0], weight
+
+
+def two_label_margins(margin: np.ndarray, terms: Sequence[Term], iterations: int) -> np.ndarray:
+    """The two-label mean field from the unary margin ``U_bg - U_fg``: each iteration
+    ``d = margin + sum_k w_k (2 n K(n sigmoid(d)) - n K n)`` (``two_label_crf``'s update),
+    for one crop or for many stacked along the last axis (each kernel keeps them apart)."""
     d = margin
     for _ in range(iterations):
         q = 1.0 / (1.0 + np.exp(-d))
         d = margin.copy()
         for filt, norm, base, weight in terms:
             d += weight * (2.0 * norm * filt((q * norm)[None])[0] - base)
-    return d.reshape(h, w)
-
-
-def _two_label_term(
-    filt: GaussianFilter | BilateralFilter, n: int, weight: float
-) -> tuple[GaussianFilter | BilateralFilter, np.ndarray, np.ndarray, float]:
-    """A kernel with its ``n = D^-1/2`` and the constant ``n K n`` of the background side."""
-    norm = _symmetric_norm(filt, n)
-    return filt, norm, norm * filt(norm[None])[0], weight
+    return d

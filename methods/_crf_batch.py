@@ -1,31 +1,37 @@
 """Two-label dense CRFs of many small crops at once (the diffusion annotator's post-processing).
 
 The same model and update as ``two_label_crf`` in ``methods/_crf.py`` (bilateral kernel
-only), for a whole split's boxes in a few array operations per iteration instead of a
-few per box:
+only, ``two_label_margins``), for a whole split's boxes:
 
 * ``lattice_crf_batch``: the kernel on pydensecrf's permutohedral lattice, every crop a
-  separate group of one lattice;
+  separate group of one lattice, so an iteration is a few array operations for all;
 * ``exact_crf_batch``: the exact sums for grey guides (the grey image given as
-  ``channels`` equal colour channels, as the public code passes RGB): crops of one size
-  are stacked, their grey levels are the colour classes (padded to the most in the
-  stack), and the sums run as in ``BilateralFilter``'s ``"sparse"`` path (float32).
+  ``channels`` equal colour channels, as the public code passes RGB), crop by crop, in
+  float32. Up to ``DENSE_PIXELS`` pixels the kernel is built as an N x N matrix (its
+  colour factor gathered row by row from the crop's grey levels), so the seven
+  filterings of a run (the normalization, its constant and five iterations) are
+  matrix-vector products. Above, the colour Gaussian over the crop's grey span is
+  factorized once (pivoted Cholesky, ``r(a, b) = sum_k L_ak L_bk`` to
+  ``RANGE_TOLERANCE``, float32's resolution) and each factor is blurred by the
+  separable spatial Gaussian: ``K x = sum_k L_ck * S (L_ck * x)``, ``k`` up to the
+  factor's rank (about a third of the grey span) instead of one pass per grey level.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
-from methods._crf import _gauss_1d, _two_label_term, bilateral_features, unary_from_prob
+from methods._crf import _gauss_1d, _two_label_term, bilateral_features, two_label_margins, unary_from_prob
 
 if TYPE_CHECKING:
     from methods._permutohedral import Permutohedral
 
-EXACT_CHUNK = 1 << 20  # (crop, row, class, column) cells per stack
-DENSE_ROWS = 24  # up to this height the row pass is a matrix product, above it a scatter
+DENSE_PIXELS = 1024  # crops up to this size: the kernel as a matrix (4 MB); larger: the factorized sums
+RANGE_TOLERANCE = 1e-7  # largest entry left out of the colour Gaussian's factorization (its diagonal is 1): float32's resolution
+SPAN_STEP = 8  # factorizations are kept per grey span, rounded up to this
 
 
 def lattice_crf_batch(
@@ -45,11 +51,7 @@ def lattice_crf_batch(
         lattice = crop_lattice(images, bilateral_sxy, bilateral_srgb)
     fg = np.concatenate([np.asarray(f, dtype=np.float64).ravel() for f in fgs])
     margin = unary_from_prob(1.0 - fg) - unary_from_prob(fg)
-    filt, norm, base, weight = _two_label_term(lattice, len(fg), float(bilateral_compat))
-    d = margin
-    for _ in range(iterations):
-        q = 1.0 / (1.0 + np.exp(-d))
-        d = margin + weight * (2.0 * norm * filt((q * norm)[None])[0] - base)
+    d = two_label_margins(margin, [_two_label_term(lattice, len(fg), float(bilateral_compat))], iterations)
     sizes = np.cumsum([f.size for f in fgs])[:-1]
     return [part.reshape(f.shape) for part, f in zip(np.split(d, sizes), fgs)]
 
@@ -68,87 +70,108 @@ def exact_crf_batch(
     bilateral_sxy: float = 32.0, bilateral_srgb: float = 13.0, bilateral_compat: float = 10.0, channels: int = 3,
 ) -> list[np.ndarray]:
     """Foreground logit margins (``d > 0``: foreground) of each crop, exact bilateral sums."""
-    out: list[np.ndarray | None] = [None] * len(fgs)
-    by_shape: dict[tuple[int, int], list[int]] = {}
-    for i, g in enumerate(greys):
-        by_shape.setdefault(g.shape, []).append(i)
-    for (h, w), members in by_shape.items():
-        members.sort(key=lambda i: len(np.unique(greys[i])))
-        start = 0
-        while start < len(members):
-            stop = start + 1
-            while stop < len(members) and (stop + 1 - start) * h * w * len(np.unique(greys[members[stop]])) <= EXACT_CHUNK:
-                stop += 1
-            chunk = members[start:stop]
-            stack = _GreyStack(np.stack([greys[i] for i in chunk]), bilateral_sxy, bilateral_srgb, channels)
-            fg = np.stack([np.asarray(fgs[i], dtype=np.float64).reshape(-1) for i in chunk])
-            for i, d in zip(chunk, stack.margins(fg, iterations, float(bilateral_compat))):
-                out[i] = d.reshape(h, w)
-            start = stop
-    return out  # type: ignore[return-value]
+    out = []
+    for fg, grey in zip(fgs, greys, strict=True):
+        kernel = grey_kernel(grey, float(bilateral_sxy), float(bilateral_srgb), channels)
+        fg = np.asarray(fg, dtype=np.float64).reshape(-1)
+        margin = unary_from_prob(1.0 - fg) - unary_from_prob(fg)
+        out.append(two_label_margins(margin, [_two_label_term(kernel, fg.size, float(bilateral_compat))], iterations)
+                   .reshape(grey.shape))
+    return out
+
+
+def grey_kernel(grey: np.ndarray, sxy: float, srgb: float, channels: int = 3) -> Callable[[np.ndarray], np.ndarray]:
+    """``x -> K x`` ((1, N) float64 in and out, float32 sums) of the exact bilateral kernel of one grey crop."""
+    grey = np.asarray(grey)
+    if grey.size <= DENSE_PIXELS:
+        return _DenseKernel(grey, sxy, srgb, channels)
+    return _FactorKernel(grey, sxy, srgb, channels)
 
 
 @lru_cache(maxsize=16)
 def _range_table(srgb: float, channels: int) -> np.ndarray:
-    """r(a, b) = exp(-channels (a - b)^2 / (2 srgb^2)) by |a - b| (0..255; 256: a padded class, 0)."""
-    d = np.arange(257, dtype=np.float64)
-    table = np.exp(-0.5 * channels * d**2 / srgb**2)
-    table[256] = 0.0
-    return table.astype(np.float32)
+    """r(d) = exp(-channels d^2 / (2 srgb^2)) for grey differences d = -255..255 (index d + 255)."""
+    d = np.arange(-255, 256, dtype=np.float64)
+    return np.exp(-0.5 * channels * d**2 / srgb**2).astype(np.float32)
 
 
-class _GreyStack:
-    """The exact bilateral kernel of B grey crops of one size, their grey levels as colour classes.
+@lru_cache(maxsize=64)
+def _spatial(h: int, w: int, sxy: float) -> np.ndarray:
+    """The spatial Gaussian between the pixels of an (h, w) crop, (N, N) float32."""
+    ky, kx = _gauss_1d(h, sxy), _gauss_1d(w, sxy)
+    return (ky[:, None, :, None] * kx[None, :, None, :]).reshape(h * w, h * w).astype(np.float32)
 
-    ``K x`` = ``sum_u r(c_i, u) [ky (x)(u) kx]_i``: the values split by class into a (B, H, U, W)
-    grid (one nonzero per pixel), the row and column Gaussians as matrix products, and the
-    colour Gaussian as a weighted sum over the classes at each pixel.
-    """
+
+def _grey_levels(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct grey levels of a uint8-valued crop (ascending) and each pixel's index among them."""
+    flat = grey.reshape(-1).astype(np.intp)
+    present = np.zeros(256, bool)
+    present[flat] = True
+    rank = np.cumsum(present) - 1
+    return np.flatnonzero(present), rank[flat]
+
+
+class _DenseKernel:
+    """``K = S * R``: the spatial Gaussian times the colour one, built once per crop."""
 
     def __init__(self, grey: np.ndarray, sxy: float, srgb: float, channels: int):
-        b, h, w = grey.shape
-        n = h * w
-        flat = grey.reshape(b, n).astype(np.int64)
-        present = np.zeros((b, 256), bool)
-        present[np.arange(b)[:, None], flat] = True
-        rank = np.cumsum(present, axis=1) - 1
-        inverse = np.take_along_axis(rank, flat, axis=1)  # (B, N): class of each pixel
-        u = int(present.sum(1).max())
-        levels = np.full((b, u), 4096, np.int16)  # padded classes: far from every grey level
-        crops, values = np.nonzero(present)
-        levels[crops, rank[crops, values]] = values
-        distance = np.abs(levels[:, None, :, None] - grey.reshape(b, h, 1, w).astype(np.int16))
-        self.range_grid = _range_table(float(srgb), channels)[np.minimum(distance, 256)]  # (B, H, U, W): r(c_i, u)
-        rows, cols = np.divmod(np.arange(n), w)
-        self.scatter = ((np.arange(b)[:, None] * h + rows[None, :]) * u + inverse) * w + cols[None, :]  # (B, N)
-        if h > DENSE_ROWS:  # tall crops: the row pass as a scatter of each pixel's column of ky
-            slots = (inverse * w + cols)[:, None, :] + (np.arange(h) * u * w)[None, :, None]  # (B, H, N)
-            self.row_slots = (slots + (np.arange(b) * h * u * w)[:, None, None]).reshape(-1)
-            self.ky_rows = _gauss_1d(h, sxy)[:, rows].astype(np.float32)  # (H, N)
-        self.ky = _gauss_1d(h, sxy).astype(np.float32)
-        self.kx = _gauss_1d(w, sxy).astype(np.float32)
-        self.split = np.zeros(b * h * u * w, np.float32)
-        self.shape = (b, h, u, w)
+        h, w = grey.shape
+        levels, inverse = _grey_levels(grey)
+        flat = grey.reshape(-1).astype(np.intp)
+        rows = np.take(_range_table(srgb, channels), (levels + 255)[:, None] - flat[None, :])  # (U, N): r(level, c_j)
+        self.matrix = np.take(rows, inverse, axis=0)
+        self.matrix *= _spatial(h, w, sxy)
 
     def __call__(self, values: np.ndarray) -> np.ndarray:
-        """(B, N) -> (B, N): ``K x`` of each crop."""
-        b, h, u, w = self.shape
-        self.split.fill(0.0)
-        if h > DENSE_ROWS:
-            np.add.at(self.split, self.row_slots, (self.ky_rows[None] * values.astype(np.float32)[:, None, :]).reshape(-1))
-            rows = self.split
-        else:
-            self.split[self.scatter] = values
-            rows = np.matmul(self.ky, self.split.reshape(b, h, u * w))  # (B, H, U W); ky is symmetric
-        blurred = (rows.reshape(-1, w) @ self.kx).reshape(b, h, u, w)  # kx is symmetric
-        return np.einsum("byux,byux->byx", self.range_grid, blurred).reshape(b, h * w).astype(np.float64)
+        return (self.matrix @ values[0].astype(np.float32)).astype(np.float64)[None]
 
-    def margins(self, fg: np.ndarray, iterations: int, weight: float) -> np.ndarray:
-        margin = unary_from_prob(1.0 - fg) - unary_from_prob(fg)
-        norm = 1.0 / np.sqrt(self(np.ones_like(fg)) + 1e-20)
-        base = norm * self(norm)
-        d = margin
-        for _ in range(iterations):
-            q = 1.0 / (1.0 + np.exp(-d))
-            d = margin + weight * (2.0 * norm * self(q * norm) - base)
-        return d
+
+class _FactorKernel:
+    """``K x = sum_k f_k * (ky (f_k * x) kx)`` with ``f_k = L[c, k]``, ``r = L L^T`` on the crop's levels."""
+
+    def __init__(self, grey: np.ndarray, sxy: float, srgb: float, channels: int):
+        h, w = grey.shape
+        flat = grey.reshape(-1).astype(np.intp)
+        low = int(flat.min())
+        factor = _span_factor(-(-(int(flat.max()) - low + 1) // SPAN_STEP) * SPAN_STEP, srgb, channels)
+        self.features = np.ascontiguousarray(factor[flat - low].reshape(h, w, -1))  # (H, W, R)
+        self.ky = _gauss_1d(h, sxy).astype(np.float32)
+        self.kx = _gauss_1d(w, sxy).astype(np.float32)
+
+    def __call__(self, values: np.ndarray) -> np.ndarray:
+        h, w, r = self.features.shape
+        split = self.features * values[0].astype(np.float32).reshape(h, w, 1)
+        rows = (self.ky @ split.reshape(h, w * r)).reshape(h, w, r)  # ky is symmetric
+        blurred = np.matmul(self.kx, rows)  # along the columns, row by row; kx is symmetric
+        blurred *= self.features
+        return blurred.sum(2).reshape(1, -1).astype(np.float64)
+
+
+@lru_cache(maxsize=64)
+def _span_factor(span: int, srgb: float, channels: int) -> np.ndarray:
+    """``range_factor`` of the levels ``0 .. span - 1``: the colour Gaussian depends on grey
+    differences only, so it serves every crop whose levels lie in ``low .. low + span - 1``."""
+    return range_factor(np.arange(span), srgb, channels)
+
+
+def range_factor(levels: np.ndarray, srgb: float, channels: int, tolerance: float = RANGE_TOLERANCE) -> np.ndarray:
+    """``L`` (U, R) float32 with ``|r(a, b) - sum_k L_ak L_bk| <= tolerance`` on the given grey levels
+    (pivoted Cholesky of the colour Gaussian: the residual is positive semi-definite, so its
+    largest entry is on its diagonal, which the pivot rule drives below ``tolerance``)."""
+    table = _range_table(srgb, channels).astype(np.float64)
+    levels = np.asarray(levels, dtype=np.intp)
+    n = len(levels)
+    residual = np.ones(n)
+    factor = np.zeros((n, n))
+    rank = 0
+    while rank < n:
+        p = int(np.argmax(residual))
+        if residual[p] <= tolerance:
+            break
+        column = table[levels - levels[p] + 255] - factor[:, :rank] @ factor[p, :rank]
+        column /= np.sqrt(residual[p])
+        residual -= column**2
+        residual[p] = 0.0
+        factor[:, rank] = column
+        rank += 1
+    return factor[:, : max(rank, 1)].astype(np.float32)

@@ -14,12 +14,10 @@ from typing import Sequence
 
 import numpy as np
 
-from methods._diffusion_field import Physics, image_fields, prepare_targets
+from methods._diffusion_field import Physics, crop_fields, grown_box, image_fields, prepare_targets
 from methods._diffusion_options import WALKS
-from methods._diffusion_field import grown_box
-from methods._diffusion_post import BoxRefiner, binarize
+from methods._diffusion_post import BoxRefiner, box_foregrounds
 from methods.mclc import TargetPrior
-
 
 
 class Annotator:
@@ -47,9 +45,12 @@ class Annotator:
         return image_fields(shapes, self.targets, Physics.from_theta(theta), self.prior, self.walk, rng)
 
     def labels(self, theta: Sequence[float] = (0.0, 0.0, 0.0, 0.0)) -> list[np.ndarray]:
-        """Per image, the pseudo-mask (float32 0/1)."""
-        binaries = [
-            binarize(field, [grown_box(p.box, image.shape) for p in priors])
-            for field, image, priors in zip(self.fields(theta), self.images, self.priors)
-        ]
-        return self.refiner(binaries)
+        """Per image, the pseudo-mask (float32 0/1): the field thresholded on the crops only
+        (``box_foregrounds``), then the CRF per box."""
+        rng = np.random.default_rng(self.walk_seed)
+        pieces = crop_fields(self.targets, Physics.from_theta(theta), self.prior, self.walk, rng)
+        fgs = []
+        for image_pieces, image, priors in zip(pieces, self.images, self.priors, strict=True):
+            boxes = [p.box for p in priors]
+            fgs.extend(box_foregrounds(image.shape, image_pieces, [grown_box(b, image.shape) for b in boxes], boxes))
+        return self.refiner.refine(fgs)

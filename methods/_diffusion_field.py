@@ -189,21 +189,30 @@ def fused(t: Target, heat: np.ndarray | None, physics: Physics, prior: str) -> n
     return np.clip(field, 0.0, 1.0).astype(np.float32)
 
 
+Piece = tuple[tuple[int, int, int, int], np.ndarray]  # a crop (y0, y1, x0, x1) and the field on it
+
+
+def crop_fields(
+    targets: Sequence[Sequence[Target]], physics: Physics, prior: str, walk: str, rng: np.random.Generator,
+) -> list[list[Piece]]:
+    """Per image, each walkable target's crop and its field there (float32, in [0, 1])."""
+    flat = [t for ts in targets for t in ts if t.walkable]
+    heat = heat_maps(flat, physics, walk, rng) if prior != "superpixel" else [None] * len(flat)
+    by_target = {id(t): h for t, h in zip(flat, heat)}
+    return [[(t.crop, fused(t, by_target[id(t)], physics, prior)) for t in ts if t.walkable] for ts in targets]
+
+
+def paste(shape: tuple[int, int], pieces: Sequence[Piece]) -> np.ndarray:
+    """The image's field: the maximum of its pieces (float32, zero off the crops)."""
+    field = np.zeros(shape, np.float32)
+    for (y0, y1, x0, x1), piece in pieces:
+        np.maximum(field[y0:y1, x0:x1], piece, out=field[y0:y1, x0:x1])
+    return field
+
+
 def image_fields(
     shapes: Sequence[tuple[int, int]], targets: Sequence[Sequence[Target]], physics: Physics, prior: str,
     walk: str, rng: np.random.Generator,
 ) -> list[np.ndarray]:
     """Each image's field: the maximum of its targets' fields (float32, zero off the crops)."""
-    flat = [t for ts in targets for t in ts if t.walkable]
-    heat = heat_maps(flat, physics, walk, rng) if prior != "superpixel" else [None] * len(flat)
-    by_target = {id(t): h for t, h in zip(flat, heat)}
-    out = []
-    for shape, ts in zip(shapes, targets, strict=True):
-        field = np.zeros(shape, np.float32)
-        for t in ts:
-            if not t.walkable:
-                continue
-            y0, y1, x0, x1 = t.crop
-            np.maximum(field[y0:y1, x0:x1], fused(t, by_target[id(t)], physics, prior), out=field[y0:y1, x0:x1])
-        out.append(field)
-    return out
+    return [paste(shape, pieces) for shape, pieces in zip(shapes, crop_fields(targets, physics, prior, walk, rng), strict=True)]

@@ -104,28 +104,28 @@ def _kmeans(features: list[np.ndarray], n_segments: int, iterations: int) -> lis
     colour = np.zeros((kmax, r), np.float32)
     weight = np.array([g[2] for g in grids], np.float32)
     reach = np.array([[g[3], g[4]] for g in grids], np.float32).T * np.float32(2.0)
-    labels = np.zeros((hm, wm, r), np.intp)
-    rows = np.broadcast_to(np.arange(hm)[:, None, None], labels.shape)
-    cols = np.broadcast_to(np.arange(wm)[None, :, None], labels.shape)
-    slot = np.arange(r) * kmax
+    labels = np.zeros((hm, wm, r), np.uint8)
+    rows = np.broadcast_to(np.arange(hm, dtype=np.float64)[:, None, None], labels.shape).ravel()
+    cols = np.broadcast_to(np.arange(wm, dtype=np.float64)[None, :, None], labels.shape).ravel()
+    slot = np.arange(r) * kmax - 1
+    unassigned = r * kmax  # one more bin: the pixels no centre holds (padding included) are counted apart
+    values = image.ravel()
     for it in range(iterations):
         nearest = _assign(image, _axis_terms(cy, reach[0], shapes[:, 0], hm), _axis_terms(cx, reach[1], shapes[:, 1], wm),
                           colour, weight)
-        reached = nearest > 0
-        labels[reached] = nearest[reached]
+        np.copyto(labels, nearest, where=nearest > 0)
         if it == iterations - 1:
             break
-        assigned = labels > 0
-        index = (labels - 1 + slot)[assigned]
-        count = np.bincount(index, minlength=r * kmax).reshape(r, kmax).T
-        sum_y = np.bincount(index, rows[assigned], r * kmax).reshape(r, kmax).T
-        sum_x = np.bincount(index, cols[assigned], r * kmax).reshape(r, kmax).T
-        sum_c = np.zeros(r * kmax, np.float32)
-        np.add.at(sum_c, index, image[assigned])  # float32, in each crop's raster order
+        index = np.where(labels > 0, labels + slot, unassigned).ravel()
+        count = np.bincount(index, minlength=unassigned + 1)[:unassigned].reshape(r, kmax).T
+        sum_y = np.bincount(index, rows, unassigned + 1)[:unassigned].reshape(r, kmax).T
+        sum_x = np.bincount(index, cols, unassigned + 1)[:unassigned].reshape(r, kmax).T
+        sum_c = np.zeros(unassigned + 1, np.float32)
+        np.add.at(sum_c, index, values)  # float32, in each crop's raster order
         n, alive = count.astype(np.float32), count > 0
         cy = np.divide(sum_y.astype(np.float32), n, out=np.full_like(n, _GONE), where=alive)
         cx = np.divide(sum_x.astype(np.float32), n, out=np.full_like(n, _GONE), where=alive)
-        colour = np.divide(sum_c.reshape(r, kmax).T, n, out=np.zeros_like(n), where=alive)
+        colour = np.divide(sum_c[:unassigned].reshape(r, kmax).T, n, out=np.zeros_like(n), where=alive)
     return [labels[:h, :w, i] for i, (h, w) in enumerate(shapes)]
 
 
@@ -144,19 +144,24 @@ def _assign(
     best = np.full(image.shape, np.inf, np.float32)
     nearest = np.zeros(image.shape, np.uint8)
     (dy2, y_start, y_stop), (dx2, x_start, x_stop) = ys, xs
+    scratch = np.empty((2, image.size), np.float32)  # reused: fresh arrays of this size cost page faults
+    flags = np.empty(image.size, np.uint8)
     for k in range(colour.shape[0]):
         y0, y1, x0, x1 = y_start[k], y_stop[k], x_start[k], x_stop[k]
         if y1 <= y0 or x1 <= x0:
             continue
-        d = dy2[k, y0:y1, None, :] + dx2[k, None, x0:x1, :]
+        shape = (y1 - y0, x1 - x0, image.shape[2])
+        size = shape[0] * shape[1] * shape[2]
+        d, t = scratch[0, :size].reshape(shape), scratch[1, :size].reshape(shape)
+        improved = flags[:size].reshape(shape)
+        np.add(dy2[k, y0:y1, None, :], dx2[k, None, x0:x1, :], out=d)
         d *= weight
-        t = image[y0:y1, x0:x1] - colour[k]
+        np.subtract(image[y0:y1, x0:x1], colour[k], out=t)
         t *= t
         d += t
         slab = best[y0:y1, x0:x1]
-        improved = np.less(d, slab)
+        np.less(d, slab, out=improved.view(bool))
         np.minimum(slab, d, out=slab)
-        improved = improved.view(np.uint8)
         improved *= np.uint8(k + 1)
         np.maximum(nearest[y0:y1, x0:x1], improved, out=nearest[y0:y1, x0:x1])
     return nearest

@@ -153,9 +153,15 @@ def blur3(field: np.ndarray) -> np.ndarray:
 
 
 def _reflect101(a: np.ndarray, axis: int) -> np.ndarray:
-    if a.shape[axis] == 1:
-        return np.concatenate([a, a, a], axis=axis)
-    return np.pad(a, [(1, 1) if ax == axis else (0, 0) for ax in range(a.ndim)], mode="reflect")
+    """``a`` with one cell more on each side along ``axis`` (0 or 1 of a 2-D array), BORDER_REFLECT_101
+    (a single cell is its own neighbour). Slices, not ``np.pad``: this runs once per target."""
+    t = a if axis == 1 else a.T
+    h, w = t.shape
+    out = np.empty((h, w + 2), a.dtype)
+    out[:, 1:-1] = t
+    out[:, 0] = t[:, 1 if w > 1 else 0]
+    out[:, -1] = t[:, -2 if w > 1 else 0]
+    return out if axis == 1 else out.T
 
 
 @lru_cache(maxsize=8)

@@ -11,10 +11,11 @@ Departures, each for a reason (measured on the train splits, seeds 0-4, same pri
 
 * ``walk="pde"`` (default) replaces the walkers by their expected density, the
   Fokker-Planck equation of the same drift and diffusion (``methods/_diffusion_pde.py``):
-  no sampling noise, and faster. IoU SIRST / NUDT-SIRST / IRSTD-1K 75.18 / 65.61 / 69.91
-  against 74.68 / 65.40 / 69.82 for the walkers (both with the exact CRF).
+  no sampling noise, and faster. IoU SIRST / NUDT-SIRST / IRSTD-1K 75.67 / 65.78 / 69.91
+  (``docs/diffusion.md``) against 74.68 / 65.40 / 69.82 for the walkers (both with the exact
+  CRF; the walkers' figures from an earlier measurement, not re-run).
   ``walk="particles"`` is the public code's walk, seeded from the cell (there: unseeded).
-* ``crf="exact"`` (default): our exact mean field (``methods/_crf.py``); pydensecrf, which
+* ``crf="exact"`` (default): our exact mean field (``methods/_crf_batch.py``); pydensecrf, which
   the public code ran, no longer builds. ``crf="lattice"`` reproduces pydensecrf (its
   permutohedral approximation; equal outputs on all SIRST train images) and is worse by
   0.3-0.5 IoU on each split (particles: 74.24 / 64.93 / 69.54).

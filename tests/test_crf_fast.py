@@ -98,3 +98,28 @@ def test_crf_removes_the_stray_pixel_and_keeps_the_blob() -> None:
     for d in (two_label_crf(fg, guide, 5, **SETTINGS), lattice_crf_batch([fg], [guide], 5, **SETTINGS)[0]):
         mask = d > 0
         assert not mask[0, 0] and mask[8:11, 8:11].all()
+
+
+def test_exact_batch_factorized_path_on_a_large_crop_equals_box_by_box() -> None:
+    from methods._crf_batch import DENSE_PIXELS
+
+    rng = np.random.default_rng(9)
+    fg, guide = _crop(rng, 37, 33)  # above DENSE_PIXELS: the factorized colour Gaussian
+    guide = np.clip(guide.astype(np.int64) + rng.integers(-40, 40, guide.shape[:2])[..., None], 0, 255).astype(np.uint8)
+    assert fg.size > DENSE_PIXELS
+    d = exact_crf_batch([fg], [guide[..., 0]], 5, channels=3, **SETTINGS)[0]
+    want = two_label_crf(fg, guide, 5, bilateral_method="classes", **SETTINGS)
+    np.testing.assert_allclose(d, want, atol=2e-3)
+    np.testing.assert_array_equal(d > 0, want > 0)
+
+
+def test_range_factor_reproduces_the_colour_gaussian_to_its_tolerance() -> None:
+    from methods._crf_batch import range_factor
+
+    levels = np.array([0, 3, 4, 17, 40, 41, 90, 200, 255])
+    r = np.exp(-0.5 * 3 * (levels[:, None] - levels[None, :]) ** 2 / 10.0**2)
+    for tolerance in (1e-3, 1e-7):
+        factor = range_factor(levels, 10.0, 3, tolerance).astype(np.float64)
+        assert np.abs(factor @ factor.T - r).max() <= tolerance + 1e-6  # + float32 storage of the factor
+    span = np.arange(120)  # a contiguous span: the factor's rank is far below the level count
+    assert range_factor(span, 10.0, 3, 1e-3).shape[1] < range_factor(span, 10.0, 3, 1e-7).shape[1] < len(span) // 2

@@ -165,8 +165,10 @@ def test_pde_is_the_walks_diffusion_law() -> None:
     pde = pde_heat([_flat_field()], spec)[0]
     walk = particle_heat([_flat_field()], spec, np.random.default_rng(0))[0]
     rows = np.arange(41, dtype=float)
-    for heat, tolerance in ((pde, 0.02), (walk, 0.08)):
-        assert heat.sum() == pytest.approx(4000, rel=1e-5)
+    from methods._diffusion_pde import TOLERANCE
+
+    for heat, tolerance, mass in ((pde, 0.02, 2 * TOLERANCE), (walk, 0.08, 1e-6)):  # pde: to its series' truncation
+        assert heat.sum() == pytest.approx(4000, rel=mass)
         p = heat.sum(1) / heat.sum()
         mean = (p * rows).sum()
         assert ((p * (rows - mean) ** 2).sum()) == pytest.approx(16.0, rel=tolerance)
@@ -178,6 +180,8 @@ def test_pde_follows_the_diffusivity_and_stays_in_the_crop() -> None:
     from methods._diffusion_pde import pde_heat
     from methods._diffusion_walk import WalkSpec
 
+    from methods._diffusion_pde import TOLERANCE
+
     slow, fast = (pde_heat([_flat_field(15, c)], WalkSpec(1, 120, 0.4))[0] for c in (0.05, 3.0))
-    assert slow.max() > 5 * fast.max() and fast.sum() == pytest.approx(1.0, rel=1e-5)
+    assert slow.max() > 5 * fast.max() and fast.sum() == pytest.approx(1.0, rel=2 * TOLERANCE)  # the series' truncation
     assert fast.min() > 0.5 * fast.max()  # a long walk on a small crop fills it (no mass lost at the border)

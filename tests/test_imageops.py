@@ -90,11 +90,12 @@ def test_float_otsu_equals_skimage() -> None:
     assert otsu_threshold(np.full((3, 3), 0.5, np.float32)) == 0.5
 
 
-def test_blur3_is_the_quarter_half_quarter_kernel_with_reflect101() -> None:
-    f = np.random.default_rng(3).random((7, 9)).astype(np.float32)
+@pytest.mark.parametrize("shape", [(7, 9), (1, 6), (5, 1), (2, 2)])
+def test_blur3_is_the_quarter_half_quarter_kernel_with_reflect101(shape: tuple[int, int]) -> None:
+    f = np.random.default_rng(3).random(shape).astype(np.float32)
     k = np.array([0.25, 0.5, 0.25])
     want = ndimage.correlate1d(ndimage.correlate1d(f.astype(np.float64), k, axis=1, mode="mirror"), k, axis=0, mode="mirror")
-    np.testing.assert_allclose(blur3(f), want, rtol=1e-6)
+    np.testing.assert_allclose(blur3(f), want, rtol=1e-6)  # a single row or column is its own neighbour, as in OpenCV
 
 
 def test_rank_filters_equal_skimage_on_odd_shapes() -> None:
@@ -126,3 +127,4 @@ def test_grey_slic_gives_skimages_partitions() -> None:
         crops.append((np.round(np.clip(blob, 0, 1) * 255) / 255).astype(np.float32))
     for crop, ours in zip(crops, grey_slic(crops, 16, 0.32)):
         np.testing.assert_array_equal(ours, slic(crop, n_segments=16, compactness=0.32, channel_axis=None))
+
