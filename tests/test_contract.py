@@ -25,6 +25,7 @@ from benchmark.resolve import resolve
 from benchmark.store import Store
 from detectors.base import DetectorOutput, build_detector
 from methods.base import Method, MethodContext, register_method
+from tests.poison import poisoned_train_masks
 
 SMALL = (("epochs", 2), ("max_train_images", 8), ("max_test_images", 4), ("checkpoint_every", 1), ("eval_every", 1))
 
@@ -306,17 +307,7 @@ def test_validation_split_never_trains_and_no_mask_reaches_the_method(
 
     import benchmark.build as buildmod
 
-    real = buildmod.load_split
-
-    def poisoned(dataset, split, *args, **kwargs):
-        s = real(dataset, split, *args, **kwargs)
-        if split != "train":
-            return s
-        rng = np.random.default_rng(7)
-        samples = [type(x)(**{**x.__dict__, "mask": rng.integers(0, 256, x.shape, dtype=np.uint8)}) for x in s.samples]
-        return type(s)(s.dataset, s.split, samples, s.fingerprint, s.repairs)
-
-    monkeypatch.setattr(buildmod, "load_split", poisoned)
+    monkeypatch.setattr(buildmod, "load_split", poisoned_train_masks(buildmod.load_split))
     bad = run_cell(cell("test_val"), Store(tmp_path / "poisoned", "t"), options(shared_cache))
     assert bad["status"] == "done", bad.get("error")
     assert bad["metrics"] == plain["metrics"]

@@ -24,6 +24,7 @@ from methods._diffusion_subset import ranked_subset
 from methods._diffusion_surrogate import Theta, theta_objective
 from methods._diffusion_weights import normalized_weights, sample_features, validation_alignment, WeightMLP
 from methods.diffusion import Diffusion
+from tests.poison import poisoned_train_masks
 
 # 8 images: 2 validate, 6 train in 3 batches of 2; 4 epochs: outer level from epoch 1 (round(4 / 5)), labels every epoch
 SMALL = (("epochs", 4), ("max_train_images", 8), ("max_test_images", 4), ("batch_size", 2), ("checkpoint_every", 1),
@@ -63,18 +64,6 @@ class Spy:
 
         monkeypatch.setattr(Diffusion, "build_parts", spy_parts)
         monkeypatch.setattr(Diffusion, "refreshed_labels", spy_refresh)
-
-
-def _poisoned_loader(real):
-    def poisoned(dataset, split, *args, **kwargs):
-        s = real(dataset, split, *args, **kwargs)
-        if split != "train":
-            return s
-        rng = np.random.default_rng(7)
-        samples = [type(x)(**{**x.__dict__, "mask": rng.integers(0, 256, x.shape, dtype=np.uint8)}) for x in s.samples]
-        return type(s)(s.dataset, s.split, samples, s.fingerprint, s.repairs)
-
-    return poisoned
 
 
 @pytest.fixture(scope="module")
@@ -221,7 +210,7 @@ def test_poisoned_training_masks_change_nothing_the_method_does(plain, tmp_path:
     import benchmark.build as buildmod
 
     reference, _ = plain
-    monkeypatch.setattr(buildmod, "load_split", _poisoned_loader(buildmod.load_split))
+    monkeypatch.setattr(buildmod, "load_split", poisoned_train_masks(buildmod.load_split))
     bad = run_cell(cell(), Store(tmp_path, "t"), options(shared_cache))
     assert bad["status"] == "done", bad.get("error")
     assert bad["metrics"] == reference["metrics"]

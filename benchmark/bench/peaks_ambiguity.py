@@ -17,8 +17,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from benchmark.data import transforms
-from benchmark.data.augmentation import Augmented, Geometry, register_augmentation
+from benchmark.data.augmentation import Augmented, Geometry, normalized_crop, register_augmentation
 from benchmark.profiles import Profile
 
 EIGHT = np.ones((3, 3), dtype=bool)
@@ -54,8 +53,5 @@ def plateau(k: int, alpha: float = 2.0) -> float:
 def basic_noflip(image: np.ndarray, label: np.ndarray, points: np.ndarray, norm: tuple[float, float], profile: Profile,
                  rng: np.random.Generator) -> Augmented:
     """The probe's control: BasicIRSTD's normalize and crop, no flips or transpose."""
-    image = transforms.normalize(image, *norm)
-    (image, label, points), (top, left) = transforms.random_crop_at(
-        [image, label, points], label > 0, profile.crop_size, profile.pos_prob, rng
-    )
+    (image, label, points), (top, left) = normalized_crop(image, label, points, norm, profile, rng)
     return Augmented(image, label, points, Geometry(top, left))

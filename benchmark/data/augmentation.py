@@ -59,14 +59,18 @@ def register_augmentation(name: str) -> Callable[[Augmentation], Augmentation]:
     return AUGMENTATIONS.register(name)
 
 
+def normalized_crop(image: np.ndarray, label: np.ndarray, points: np.ndarray, norm: tuple[float, float],
+                    profile: Profile, rng: np.random.Generator) -> tuple[list[np.ndarray], tuple[int, int]]:
+    """BasicIRSTD's first two steps: normalize, then the random crop (positive with ``pos_prob``)."""
+    image = transforms.normalize(image, *norm)
+    return transforms.random_crop_at([image, label, points], label > 0, profile.crop_size, profile.pos_prob, rng)
+
+
 @register_augmentation("basic")
 def basic(image: np.ndarray, label: np.ndarray, points: np.ndarray, norm: tuple[float, float], profile: Profile,
           rng: np.random.Generator) -> Augmented:
     """BasicIRSTD/LESPS: normalize, random crop (positive with ``pos_prob``), flips and transpose."""
-    image = transforms.normalize(image, *norm)
-    (image, label, points), (top, left) = transforms.random_crop_at(
-        [image, label, points], label > 0, profile.crop_size, profile.pos_prob, rng
-    )
+    (image, label, points), (top, left) = normalized_crop(image, label, points, norm, profile, rng)
     flips = transforms.draw_flips(rng)
     image, label, points = transforms.apply_flips([image, label, points], flips)
     return Augmented(image, label, points, Geometry(top, left, flips))
