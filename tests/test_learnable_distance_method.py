@@ -219,6 +219,9 @@ def test_a_run_trains_the_branch_apart_and_a_resumed_run_equals_an_uninterrupted
     assert any(not torch.equal(halfway[k], v) for k, v in final["parts"]["distance_branch"].items())  # epoch 3 moved it
     for a, b in zip(final["labels"], saved["labels"]):
         np.testing.assert_array_equal(a, b)
+    assert reference["method"]["parts"]["warmup_detector"]["trainable"] is False  # the stage-2 features' detector
+    for k, v in saved["parts"]["warmup_detector"].items():
+        assert torch.equal(final["parts"]["warmup_detector"][k], v), k  # the snapshot is restored on resume
 
 
 # stage 2's features ---------------------------------------------------------------------
