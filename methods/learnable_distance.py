@@ -12,13 +12,17 @@ training split from the features of whole images.
 Two stages, as in the paper: for ``warmup`` epochs the branch trains alone (the distance
 loss only, end to end into the detector's features; the detector's output is not
 supervised); then the pseudo-labels supervise the detector beside the distance loss and
-are remade every ``refresh`` epochs. The hand-crafted distances (``euclidean``,
+are remade every ``refresh`` epochs. In stage 2 the branch reads, by default, a copy of
+the detector frozen at the warm-up's end (``stage2_features=warmup``): reading the
+training detector's own features closed a loop (the detector, trained on the labels,
+bent the features the labels were made from, and the labels grew at every refresh). The hand-crafted distances (``euclidean``,
 ``feature-cosine``) have nothing to warm up: their labels are made at setup and remade on
 the same period.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
@@ -39,6 +43,7 @@ if TYPE_CHECKING:
     from methods._distance_branch import BranchConfig, DistanceBranch
 
 DISTANCES = ("learned", "euclidean", "feature-cosine")
+STAGE2_FEATURES = ("live", "detached", "warmup")  # what the branch reads in stage 2 (see ``branch_features``)
 LABEL_CHUNK = 16  # images whose features are held at once while relabelling
 
 
@@ -58,8 +63,11 @@ def _protocol() -> str:
             "- background rule: support pixels farther than `bg_radius` px from every point (IRSTD targets are < 9x9 px)",
             "- assignment rule: a pixel is target when nearer a target query (within its support) than every background query; points stay target",
             "- stage 1: `warmup` epochs of the distance loss alone, end to end into the detector's features; the detector's output is unsupervised",
-            "- stage 2: the detector's loss (the profile's SoftIoU) on the pseudo-labels plus the distance loss, so the branch tracks the features",
-            "- refresh: the training split relabelled from whole-image features (eval mode) after the warm-up and every `refresh` epochs, not after the last",
+            "- stage 2: the detector's loss (the profile's SoftIoU) on the pseudo-labels plus the distance loss on the features the branch reads",
+            "- stage2_features=warmup (default): in stage 2 the branch reads the detector frozen at the warm-up's end, as the paper's pseudo-label"
+            " stage precedes the segmentation training; `live` (the training detector's features) let the detector's loss on the labels bend the"
+            " features the labels come from, and the labels grew at each refresh (quick, seed 0); `detached`: live features without the branch's gradient",
+            "- refresh: the training split relabelled from whole-image features (eval mode, of the detector the branch reads) after the warm-up and every `refresh` epochs, not after the last",
             "- the branch has its own Adam at `branch_lr`, unscheduled; it is not used at test time (the detector alone predicts)",
             "- distance=euclidean: pixel-to-point distance, background on the ring at bg_radius (discs of bg_radius/2 split by the nearest point)",
             "- distance=feature-cosine: 1 - cosine of the decoder features to the feature at the point; background: the mean background-rule feature",
@@ -88,6 +96,7 @@ class LearnableDistance(Method):
         "margin": 1.0,
         "tau": 0.25,
         "branch_lr": 1e-3,
+        "stage2_features": "warmup",  # warmup | live | detached: the features the branch reads after the warm-up
     }
 
     def __init__(self, **options: Any):
@@ -99,9 +108,12 @@ class LearnableDistance(Method):
             raise ConfigError(f"learnable_distance rounds={o['rounds']!r}: use 0, 1, 2 or 3")
         if int(o["refresh"]) < 1:
             raise ConfigError(f"learnable_distance refresh={o['refresh']!r}: the refresh period must be >= 1 epoch")
+        if o["stage2_features"] not in STAGE2_FEATURES:
+            raise ConfigError(f"learnable_distance stage2_features={o['stage2_features']!r}: use one of {', '.join(STAGE2_FEATURES)}")
         if self.learned and int(o["warmup"]) < 1:
             raise ConfigError(f"learnable_distance warmup={o['warmup']!r}: the learned branch needs >= 1 warm-up epoch")
         self.branch: DistanceBranch | None = None
+        self.snapshot: Any = None  # stage2_features=warmup: the detector frozen at the end of the warm-up
 
     @property
     def learned(self) -> bool:
@@ -128,7 +140,11 @@ class LearnableDistance(Method):
         if not self.learned:
             return {}
         self.branch = branch_mod.DistanceBranch(int(ctx.feature_channels), self.config())  # type: ignore[arg-type]
-        return {"distance_branch": self._part(self.branch)}
+        parts = {"distance_branch": self._part(self.branch)}
+        if self.options["stage2_features"] == "warmup":  # filled at the warm-up's end; checkpointed as a part
+            self.snapshot = copy.deepcopy(ctx.model).requires_grad_(False).eval()
+            parts["warmup_detector"] = contract.Part(self.snapshot, trainable=False)
+        return parts
 
     def _part(self, module: Any) -> Part:
         return contract.Part(module, optimizer="adam", lr=float(self.options["branch_lr"]))
@@ -146,10 +162,14 @@ class LearnableDistance(Method):
         every = list(range(len(ctx.labels)))
         for start in range(0, len(every), LABEL_CHUNK):
             chunk = every[start : start + LABEL_CHUNK]
-            made = ctx.predict_features(chunk) if self.options["distance"] != "euclidean" else [None] * len(chunk)
+            made = self._features(ctx, chunk) if self.options["distance"] != "euclidean" else [None] * len(chunk)
             for i, pair in zip(chunk, made):
                 features = None if pair is None else pair[1]
                 ctx.labels[i] = self.label_image(features, ctx.points(i), ctx.labels[i].shape, ctx.device)
+
+    def _features(self, ctx: MethodContext, chunk: list[int]) -> list[Any]:
+        frozen = self.frozen(ctx.epoch)
+        return ctx.predict_features(chunk) if frozen is None else ctx.predict_features(chunk, model=frozen)
 
     def label_image(self, features: np.ndarray | None, points: np.ndarray, shape: tuple[int, int], device: Any) -> np.ndarray:
         """One image's pseudo-label from its decoder features (F, h, w) and its points."""
@@ -176,10 +196,27 @@ class LearnableDistance(Method):
             detector = super().loss(out, batch, ctx)
             total, parts["detector"] = detector, detector.detach()
         if self.branch is not None:
-            distance = self.distance_loss(out.features, batch["points"])
+            distance = self.distance_loss(self.branch_features(out, batch, ctx.epoch), batch["points"])
             parts.update({name: value.detach() for name, value in distance.items()})
             total = distance["distance"] if total is None else total + distance["distance"]
         return total, parts
+
+    def frozen(self, epoch: int) -> Any:
+        """The warm-up's frozen detector once stage 2 has begun (else None: the detector itself)."""
+        return self.snapshot if self.snapshot is not None and epoch + 1 >= self.warmup else None
+
+    def branch_features(self, out: DetectorOutput, batch: dict[str, Any], epoch: int) -> Any:
+        """What the branch reads: in stage 1 the detector's features with gradient (end to end);
+        in stage 2 those (``live``), the same without gradient (``detached``), or the features of
+        the detector frozen at the warm-up's end (``warmup``), which the pseudo-label loss never shapes."""
+        mode = self.options["stage2_features"] if epoch >= self.warmup else "live"
+        if mode == "detached":
+            return None if out.features is None else out.features.detach()
+        if mode == "warmup":
+            with torch.no_grad():
+                self.snapshot.eval()
+                return self.snapshot(batch["image"]).features
+        return out.features
 
     def distance_loss(self, features: Any, points: Any) -> dict[str, Any]:
         """The branch's point supervision on one batch (features: the detector's, with gradient)."""
@@ -201,10 +238,13 @@ class LearnableDistance(Method):
 
     def end_epoch(self, epoch: int, ctx: MethodContext) -> dict[str, Any]:
         stage = 1 if epoch < self.warmup else 2  # of the epoch just trained
+        if self.snapshot is not None and epoch + 1 == self.warmup:  # the warm-up's features, kept for stage 2
+            self.snapshot.load_state_dict(ctx.model.state_dict())  # type: ignore[union-attr]
         if self.options["distance"] == "euclidean" or not self.refresh_due(epoch, ctx.profile.epochs):
             return {"stage": stage}  # euclidean labels never change: made once, at setup
         self.relabel(ctx)
-        return {"labels_changed": True, "stage": stage, "relabelled": True}
+        area = sum(float((l > 0.5).sum()) for l in ctx.labels) / max(sum(len(ctx.points(i)) for i in range(len(ctx.labels))), 1)
+        return {"labels_changed": True, "stage": stage, "relabelled": True, "label_area": area}  # px per point: growth shows here
 
     def describe(self) -> dict[str, Any]:
         info = super().describe()

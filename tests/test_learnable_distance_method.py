@@ -219,3 +219,94 @@ def test_a_run_trains_the_branch_apart_and_a_resumed_run_equals_an_uninterrupted
     assert any(not torch.equal(halfway[k], v) for k, v in final["parts"]["distance_branch"].items())  # epoch 3 moved it
     for a, b in zip(final["labels"], saved["labels"]):
         np.testing.assert_array_equal(a, b)
+    assert reference["method"]["parts"]["warmup_detector"]["trainable"] is False  # the stage-2 features' detector
+    for k, v in saved["parts"]["warmup_detector"].items():
+        assert torch.equal(final["parts"]["warmup_detector"][k], v), k  # the snapshot is restored on resume
+
+
+# stage 2's features ---------------------------------------------------------------------
+class _Conv(torch.nn.Module):
+    """A stand-in detector: one 1x1 convolution gives both the logits and 3 feature channels."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> DetectorOutput:
+        y = self.conv(x)
+        return DetectorOutput(y[:, :1], [], y[:, 1:])
+
+
+def _live_context(samples: list[Sample], model: torch.nn.Module) -> MethodContext:
+    ctx = context(samples, channels=3)
+    ctx.model = model
+
+    def predict_features(idx: list[int], model: torch.nn.Module | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+        with torch.no_grad():
+            images = [torch.from_numpy(samples[i].image.astype(np.float32))[None, None] for i in idx]
+            return [(np.zeros(samples[i].shape, np.float32), (model or ctx.model)(x).features[0].numpy()) for i, x in zip(idx, images)]
+
+    ctx.predict_features = predict_features  # type: ignore[assignment]
+    return ctx
+
+
+def _perturb(model: torch.nn.Module, seed: int) -> None:
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(seed)))
+
+
+def test_stage_two_labels_come_from_the_detector_frozen_at_the_warmups_end() -> None:
+    """The default (stage2_features=warmup): once the warm-up ends, the relabelling and the
+    branch's loss read the detector as it was then, so training the detector on the labels
+    cannot bend the features the labels come from (the loop that grew the labels)."""
+    rng = np.random.default_rng(0)
+    samples = [Sample("s", "", rng.integers(0, 255, (32, 32)).astype(np.uint8), None, np.array([[15, 16]], np.int32),
+                      np.array([[15, 16]], np.int32))]
+    torch.manual_seed(0)
+    model = _Conv()
+    m = method("learnable_distance[warmup=2,refresh=1,dim=8]")
+    ctx = _live_context(samples, model)
+    parts = m.build_parts(ctx)
+    assert not parts["warmup_detector"].trainable and not parts["warmup_detector"].at_test
+    m.setup(ctx)
+    ctx.epoch = 1
+    m.end_epoch(1, ctx)  # the warm-up's last epoch: the snapshot is taken, then the first labels
+    first = [label.copy() for label in ctx.labels]
+    image = torch.from_numpy(samples[0].image.astype(np.float32))[None, None]
+    before = m.branch_features(model(image), {"image": image}, epoch=2)
+    _perturb(model, seed=1)  # stage 2 moves the live detector
+    ctx.epoch = 2
+    m.end_epoch(2, ctx)
+    np.testing.assert_array_equal(ctx.labels[0], first[0])  # the branch did not move: the same labels
+    out = model(image)
+    torch.testing.assert_close(m.branch_features(out, {"image": image}, epoch=2), before)
+    assert not torch.allclose(out.features, before)
+    live = method("learnable_distance[warmup=2,refresh=1,dim=8,stage2_features=live]")
+    torch.manual_seed(0)
+    ctx = _live_context(samples, _Conv())
+    live.build_parts(ctx)
+    live.setup(ctx)
+    ctx.epoch = 1
+    live.end_epoch(1, ctx)
+    first = ctx.labels[0].copy()
+    _perturb(ctx.model, seed=1)
+    ctx.epoch = 2
+    live.end_epoch(2, ctx)
+    assert not np.array_equal(ctx.labels[0], first)  # live: the labels follow the moved detector
+
+
+def test_detached_stage_two_features_carry_no_gradient_from_the_branch() -> None:
+    m = method("learnable_distance[warmup=1,stage2_features=detached]")
+    torch.manual_seed(0)
+    m.build_parts(context([], channels=3))
+    out, batch = _out_and_batch()
+    ctx = context([], channels=3)
+    ctx.epoch = 0
+    m.loss(out, batch, ctx)[0].backward()
+    assert out.features.grad.abs().sum() > 0  # stage 1: end to end
+    out, batch = _out_and_batch()
+    ctx.epoch = 1
+    total, parts = m.loss(out, batch, ctx)
+    total.backward()
+    assert out.features.grad is None or float(out.features.grad.abs().sum()) == 0.0
