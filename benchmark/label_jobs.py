@@ -5,6 +5,7 @@ No training; one record per job, made by the same builder as the cells' records.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,9 +79,11 @@ class LabelScore:
 
     def record_fields(self) -> dict[str, Any]:
         m = self.made
+        cpu_seconds = m.cpu_seconds if math.isfinite(m.cpu_seconds) else None  # labels cached before CPU time was kept
         return {"quality": self.quality, "images": self.images, "targets": m.targets, "seconds": m.seconds,
-                "seconds_per_target": m.seconds_per_target, "from_cache": m.from_cache, "labels_key": m.key,
-                "cpu": self.cpu, "fingerprint": self.fingerprint}
+                "seconds_per_target": m.seconds_per_target, "cpu_seconds": cpu_seconds,
+                "cpu_seconds_per_target": None if cpu_seconds is None or not m.targets else m.cpu_seconds_per_target,
+                "from_cache": m.from_cache, "labels_key": m.key, "cpu": self.cpu, "fingerprint": self.fingerprint}
 
 
 def check_label_type(method: Any, labels: str) -> None:
@@ -106,6 +109,13 @@ def score_labels(job: LabelJob, method: Any, dataset: str, data_root: Path | Non
     return LabelScore(made, label_quality(made.labels, split.samples), len(split), split.fingerprint, pinned)
 
 
+def _score_line(record: Record) -> str:
+    """IoU, CPU seconds per target (what a loaded machine does not inflate) and wall seconds."""
+    cpu = record.get("cpu_seconds_per_target")
+    cpu_part = "" if cpu is None else f"{cpu:.4f} CPU s/target, "
+    return f"IoU {record['quality']['iou']:.2f}  {cpu_part}{record['seconds_per_target']:.4f} wall s/target"  # type: ignore[typeddict-item]
+
+
 def run_label_jobs(jobs: list[LabelJob], store: Store, options: RunOptions, echo: Echo = _stderr) -> list[Record]:
     """Make (or read from the content-keyed cache) each job's labels on one core; one record each."""
     records = []
@@ -121,7 +131,6 @@ def run_label_jobs(jobs: list[LabelJob], store: Store, options: RunOptions, echo
             mark_failed(record, error_info(exc))
         store.write(stamp(record, "cpu"))
         records.append(record)
-        line = (f"IoU {record['quality']['iou']:.2f}  {record['seconds_per_target']:.4f} s/target"  # type: ignore[typeddict-item]
-                if record["status"] == "done" else summary_line(record))
+        line = _score_line(record) if record["status"] == "done" else summary_line(record)
         echo(f"[{i}/{len(jobs)}] {job.name}: {line}  (elapsed {time.perf_counter() - start:.0f} s)")
     return records

@@ -50,7 +50,7 @@ def label_tables(frames: Frames, taken: set[str] = frozenset()) -> list[Table]:
     for suite in sorted(set(frames.labels.get("suite", pd.Series(dtype=str)).dropna())):
         rows = frames.labels[frames.labels["suite"] == suite]
         caption = (f"Suite {suite} (layout of Diffuse to Detect's {LAYOUTS['pseudolabels']}): pseudo-label IoU against "
-                   "the ground truth (%) and seconds per target on one core, per method x dataset x label type "
+                   "the ground truth (%) and CPU seconds per target on one core, per method x dataset x label type "
                    "(training splits).")
         name = slug(suite) + ("-labels" if slug(suite) in taken else "")
         tables.append(label_table(rows, name, caption))

@@ -153,7 +153,7 @@ def labels_frame(records: Iterable[Record]) -> pd.DataFrame:
             "dataset": job.get("dataset"), "labels": job.get("labels"), "split": job.get("split"),
             "seed": job.get("seed"), "privileged": bool(method.get("privileged")),
             "iou": r.get("quality", {}).get("iou"), "niou": r.get("quality", {}).get("niou"),
-            "seconds_per_target": r.get("seconds_per_target"), "targets": r.get("targets"),
+            "seconds_per_target": _seconds_per_target(r), "targets": r.get("targets"),
             "images": r.get("images"), "finished_at": r.get("provenance", {}).get("finished_at"),
         })
     frame = pd.DataFrame(rows)
@@ -225,3 +225,10 @@ class Frames:
         records = list(records)
         return cls(records, tidy_frame(records), history_frame(records), labels_frame(records),
                    sweep_frame(records), {s: image_counts(records, s) for s in ("last", "best")})
+
+
+def _seconds_per_target(record: dict) -> float | None:
+    """CPU seconds per target where the record has them (a shared machine inflates wall time,
+    not CPU time; on an idle pinned core the two agree), else the wall seconds."""
+    cpu = record.get("cpu_seconds_per_target")
+    return cpu if cpu is not None else record.get("seconds_per_target")
