@@ -12,6 +12,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from benchmark.metrics import METRICS
+from reports.naming import scheme_sort_key
 
 # one row per variant (the key less the seed); the rest describe it for a reader
 GROUP = ["variant"]
@@ -41,7 +42,12 @@ def summarize(frame: pd.DataFrame, selection: str = "last", subset: str = "all")
     out["seeds"] = grouped.size()
     described = done.groupby(GROUP, sort=False)[DESCRIBE].agg(_joined)
     out = described.join(out).reset_index()
-    return out.sort_values(DESCRIBE[:7], kind="stable").reset_index(drop=True)  # stable, whatever the load order
+    # stable whatever the load order; schemes in the papers' order (full, point, LESPS, PAL, ...), not alphabetical
+    return out.sort_values(DESCRIBE[:7], kind="stable", key=_paper_order).reset_index(drop=True)
+
+
+def _paper_order(column: pd.Series) -> pd.Series:
+    return column.map(scheme_sort_key) if column.name == "method_spec" else column
 
 
 def _joined(values: pd.Series) -> str | int | None:

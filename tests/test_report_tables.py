@@ -147,3 +147,15 @@ def test_markdown_and_terminal_carry_the_same_marks() -> None:
     long = text.long_frame(table)
     assert set(long["metric"]) == {"iou", "niou", "pd", "fa"} and len(long) == 4 * 4  # 4 variants x 4 metrics
     assert pd.api.types.is_float_dtype(long["mean"])
+
+
+def test_the_summary_lists_schemes_in_the_papers_order_not_alphabetically() -> None:
+    import pandas as pd
+
+    from reports.tables import DESCRIBE, METRIC_COLUMNS, summarize
+
+    specs = ["pal", "com", "full", "lesps[f=2]", "point", "mclc", "lesps", "zeta"]
+    rows = [{"status": "done", "selection": "last", "subset": "all", "variant": spec, "seed": 0,
+             **{m: 1.0 for m in METRIC_COLUMNS}, **{d: "x" for d in DESCRIBE}, "method_spec": spec} for spec in specs]
+    order = summarize(pd.DataFrame(rows))["method_spec"].tolist()
+    assert order == ["full", "point", "lesps", "lesps[f=2]", "pal", "mclc", "com", "zeta"]
