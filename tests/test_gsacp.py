@@ -133,7 +133,9 @@ def test_each_switch_changes_the_computation(tmp_path: Path, shared_cache: Path)
     assert not torch.equal(own.target, targets.target)
     total_off, parts_off, _ = _variant("gsacp[contrastive=off]", b, full.teacher).forward_loss(step)
     assert "contrastive" in parts and "contrastive" not in parts_off
-    torch.testing.assert_close(total - total_off, parts["contrastive"])
+    rounding = 4 * torch.finfo(total.dtype).eps * float(total.detach().abs())  # float32 sums of a total far above the part
+    torch.testing.assert_close(total - total_off, parts["contrastive"], rtol=0, atol=rounding + 1e-7)
+    assert float(parts["contrastive"].detach()) > 100 * rounding  # the part is not lost in that rounding
     fixed = _variant("gsacp[support=fixed]", b, full.teacher).forward_loss(step)[2]
     assert set(fixed.radius.tolist()) == {5} and not torch.equal(fixed.radius, targets.radius)
     open_ = _variant("gsacp[gate=off]", b, full.teacher).forward_loss(step)[2]
@@ -142,7 +144,10 @@ def test_each_switch_changes_the_computation(tmp_path: Path, shared_cache: Path)
 
 # the record ---------------------------------------------------------------------------------
 def test_targets_of_the_training_images_are_scored_at_evaluated_epochs_only(tmp_path: Path, shared_cache: Path) -> None:
-    b = built("gsacp", tmp_path, shared_cache, (("epochs", 3), ("max_train_images", 8), ("max_test_images", 4), ("eval_every", 2)))
+    # the point term's background negatives off: after 2 smoke epochs they leave the tiny detector's targets at the
+    # points alone, and this test needs targets that differ from the points to see them scored
+    b = built("gsacp[focal_background=off]", tmp_path, shared_cache,
+              (("epochs", 3), ("max_train_images", 8), ("max_test_images", 4), ("eval_every", 2)))
     method, ctx = b.rc.method, b.ctx
     points = [point_map(ctx.points(i), s.shape) for i, s in enumerate(ctx.samples)]
     method.epoch_plan(0, ctx)

@@ -39,7 +39,8 @@ def context(samples: list[Sample], features: list[np.ndarray] | None = None, epo
     """A context whose ``predict_features`` serves the given feature maps."""
     ctx = MethodContext(samples, "centroid", get_profile("quick").with_overrides({"epochs": epochs}),
                         [np.zeros(s.shape, np.float32) for s in samples], np.random.default_rng(0), Path("."),
-                        lambda idx: [], feature_channels=channels)
+                        lambda idx: [], feature_channels=channels,
+                        model=torch.nn.Conv2d(1, 1, 1))  # a detector stand-in: the warm-up snapshot copies it
     ctx.predict_features = lambda idx: [(np.zeros(samples[i].shape, np.float32), features[i]) for i in idx]  # type: ignore[index]
     return ctx
 
@@ -78,7 +79,8 @@ def _out_and_batch(seed: int = 0) -> tuple[DetectorOutput, dict[str, torch.Tenso
 
 
 def test_stage_one_trains_the_branch_alone_and_stage_two_adds_the_detector() -> None:
-    m = method("learnable_distance[warmup=2]")
+    # live stage-2 features: the loss's composition is the point here (the frozen snapshot has its own tests below)
+    m = method("learnable_distance[warmup=2,stage2_features=live]")
     torch.manual_seed(0)
     m.build_parts(context([], channels=3))
     ctx = context([], channels=3)
