@@ -304,13 +304,14 @@ def _print_label_report(args: argparse.Namespace, records: list[dict]) -> None:
 
     rows = [{"method": r["method"]["spec"], "dataset": r["job"]["dataset"], "labels": r["job"]["labels"],
              "seed": r["job"]["seed"], "iou": r["quality"]["iou"], "niou": r["quality"]["niou"],
+             "cpu_s_per_target": r.get("cpu_seconds_per_target"),  # a shared machine inflates wall time, not CPU time
              "s_per_target": r["seconds_per_target"]} for r in records if r.get("status") == "done"]
     if not rows:
         _emit(args, [], lambda: "(no finished label jobs)")
         return
     frame = pd.DataFrame(rows)
     g = frame.groupby(["method", "dataset", "labels"], sort=False)
-    out = g[["iou", "niou", "s_per_target"]].mean()
+    out = g[["iou", "niou", "cpu_s_per_target", "s_per_target"]].mean()
     out["iou_std"] = g["iou"].std(ddof=1)
     out["seeds"] = g.size()
     out = out.reset_index()
@@ -319,8 +320,10 @@ def _print_label_report(args: argparse.Namespace, records: list[dict]) -> None:
         shown = out.assign(
             iou=[f"{m:.2f}" + ("" if pd.isna(s) else f" ± {s:.2f}") for m, s in zip(out["iou"], out["iou_std"])],
             niou=out["niou"].map(lambda v: f"{v:.2f}"), s_per_target=out["s_per_target"].map(lambda v: f"{v:.4f}"),
+            cpu_s_per_target=out["cpu_s_per_target"].map(lambda v: "-" if pd.isna(v) else f"{v:.4f}"),
         ).drop(columns=["iou_std"])
-        return _table(shown.to_dict(orient="records"), ["method", "dataset", "labels", "iou", "niou", "s_per_target", "seeds"])
+        return _table(shown.to_dict(orient="records"),
+                      ["method", "dataset", "labels", "iou", "niou", "cpu_s_per_target", "s_per_target", "seeds"])
 
     _emit(args, out.to_dict(orient="records"), text)
 
