@@ -12,12 +12,12 @@ import difflib
 import inspect
 import json
 import logging
-import math
 import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from benchmark.jsonsafe import strict
 from benchmark.errors import PointbenchError
 from reports.cli import add_bench_arguments, add_report_arguments, add_run_arguments, report_after_run
 
@@ -96,21 +96,6 @@ def _setting(text: str) -> tuple[str, Any]:
         raise argparse.ArgumentTypeError(f"write FIELD=VALUE, e.g. epochs=1; got {text!r}")
     field, value = (p.strip() for p in text.split("=", 1))
     return field, [parse_value(v) for v in value.split(",")] if "," in value else parse_value(value)
-
-
-def strict(value: Any) -> Any:
-    """JSON-safe: NaN and infinities (a std over one seed) become null, numpy scalars plain."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): strict(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [strict(v) for v in value]
-    if type(value).__name__ in ("NAType", "NaTType"):
-        return None
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        return strict(value.item())
-    return value
 
 
 def _emit(args: argparse.Namespace, payload: Any, text: Callable[[], str]) -> None:

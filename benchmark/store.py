@@ -18,18 +18,22 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from benchmark.errors import PointbenchError
+from benchmark.jsonsafe import strict
 from benchmark.schema import Record
 
 log = logging.getLogger(__name__)
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
-    """Temporary file in the same folder, fsync, rename: readers never see half a file."""
+    """Temporary file in the same folder, fsync, rename: readers never see half a file.
+
+    Strict JSON (NaN written as null, ``benchmark.jsonsafe``), so any JSON reader parses a record.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=1, sort_keys=False, default=_jsonable)
+            json.dump(strict(obj), f, indent=1, sort_keys=False, default=_jsonable, allow_nan=False)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -39,14 +43,7 @@ def write_json_atomic(path: Path, obj: Any) -> None:
 
 
 def _jsonable(value: Any) -> Any:
-    if hasattr(value, "item"):  # numpy scalars
-        return value.item()
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, (set, tuple)):
-        return list(value)
-    if isinstance(value, Path):
-        return str(value)
+    """Only reached for a type ``strict`` leaves alone: name it rather than write a wrong value."""
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 

@@ -243,3 +243,24 @@ def test_ray_driver_reads_records_whatever_the_storage_clock_says(tmp_path: Path
     assert store.read(rc.key)["error"]["type"] == "CellFailed"  # not replaced by a "lost worker" record
     assert [r["key"] for r in records_of_this_run(store, before)] == [rc.key]
     assert records_of_this_run(store, {rc.key: store.stamp(rc.key)}) == []  # unchanged since launch: not ours
+
+
+def test_records_are_written_as_strict_json_with_nan_as_null(tmp_path: Path) -> None:
+    """A metric with no targets is NaN; the file must still parse in a strict JSON reader."""
+    import json
+
+    import numpy as np
+
+    from benchmark.store import write_json_atomic
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"non-standard JSON constant {constant}")
+
+    path = tmp_path / "r.json"
+    write_json_atomic(path, {"pd": float("nan"), "fa": float("inf"), "iou": np.float32(0.5),
+                             "curve": np.array([1.0, np.nan]), "where": tmp_path, "pair": (1, 2)})
+    back = json.loads(path.read_text(), parse_constant=refuse)
+    assert back == {"pd": None, "fa": None, "iou": 0.5, "curve": [1.0, None], "where": str(tmp_path), "pair": [1, 2]}
+    with pytest.raises(TypeError, match="object"):
+        write_json_atomic(tmp_path / "bad.json", {"x": object()})
+    assert not (tmp_path / "bad.json").exists()
