@@ -53,7 +53,7 @@ class Clahe:
     def _source(self) -> np.ndarray:
         if self._padded is None:
             ph, pw = self.padding
-            self._padded = np.pad(self.image, ((0, ph), (0, pw)), mode="reflect") if ph or pw else self.image
+            self._padded = _pad_reflect101(self.image, ph, pw) if ph or pw else self.image
         return self._padded
 
     def _luts_of(self, tiles: np.ndarray) -> None:
@@ -92,6 +92,19 @@ class Clahe:
         one = np.float32(1.0)
         res = (l11 * (one - xa1) + l12 * xa1) * (one - ya_) + (l21 * (one - xa1) + l22 * xa1) * ya_
         return np.clip(np.rint(res), 0, 255).astype(np.uint8)
+
+
+def _pad_reflect101(image: np.ndarray, ph: int, pw: int) -> np.ndarray:
+    """``np.pad(image, ((0, ph), (0, pw)), mode="reflect")`` (BORDER_REFLECT_101 at the bottom and
+    right) by slices: ``np.pad``'s own overhead cost more than the copy."""
+    h, w = image.shape
+    if ph >= h or pw >= w:  # reflected more than once: np.pad's rule
+        return np.pad(image, ((0, ph), (0, pw)), mode="reflect")
+    out = np.empty((h + ph, w + pw), image.dtype)
+    out[:h, :w] = image
+    out[:h, w:] = image[:, w - 2 : w - 2 - pw : -1] if w - 2 - pw >= 0 else image[:, w - 2 :: -1][:, :pw]
+    out[h:] = out[h - 2 : h - 2 - ph : -1] if h - 2 - ph >= 0 else out[h - 2 :: -1][:ph]
+    return out
 
 
 @lru_cache(maxsize=4096)
@@ -221,11 +234,13 @@ def rank_entropy(images: Sequence[np.ndarray], size: int = 5) -> list[np.ndarray
 def _window_entropy(windows: np.ndarray) -> np.ndarray:
     """Entropy (bits) of each row of values, ``_OUTSIDE`` marking absent pixels."""
     size = windows.shape[1]
-    win = np.ascontiguousarray(windows.T)  # one row per window position: whole-array min/max
-    for a, b in sorting_network(size):
-        lo = np.minimum(win[a], win[b])
-        np.maximum(win[a], win[b], out=win[b])
-        win[a] = lo
+    rows = list(np.ascontiguousarray(windows.T))  # one row per window position: whole-array min/max
+    spare = np.empty_like(rows[0])
+    for a, b in sorting_network(size):  # the minimum into the spare row, which then takes a's place
+        np.minimum(rows[a], rows[b], out=spare)
+        np.maximum(rows[a], rows[b], out=rows[b])
+        rows[a], spare = spare, rows[a]
+    win = np.stack(rows)
     plogp = _plogp(size)
     run = np.ones(win.shape[1], dtype=np.int16)
     total = np.zeros(win.shape[1])
@@ -243,3 +258,39 @@ def _window_entropy(windows: np.ndarray) -> np.ndarray:
 def rank_maximum(image: np.ndarray, size: int = 7) -> np.ndarray:
     """``skimage.filters.rank.maximum`` with a square footprint: outside pixels never win."""
     return ndimage.maximum_filter(image, size=size, mode="constant", cval=0)
+
+
+MAXIMA_CHUNK = 1 << 18  # padded pixels filtered in one call
+
+
+def shape_chunks(shapes: Sequence[tuple[int, int]], limit: int) -> list[list[int]]:
+    """Indices of 2-D arrays grouped to be padded to one stack: sorted by shape, each group as long
+    as its padded size (count x largest height x largest width) stays within ``limit``."""
+    order = sorted(range(len(shapes)), key=lambda i: tuple(shapes[i]))
+    chunks: list[list[int]] = []
+    hm = wm = 0
+    for i in order:
+        h, w = shapes[i]
+        if chunks and (len(chunks[-1]) + 1) * max(hm, h) * max(wm, w) <= limit:
+            chunks[-1].append(i)
+            hm, wm = max(hm, h), max(wm, w)
+        else:
+            chunks.append([i])
+            hm, wm = h, w
+    return chunks
+
+
+def rank_maxima(images: Sequence[np.ndarray], size: int = 7) -> list[np.ndarray]:
+    """``rank_maximum`` of many uint8 images, a few filter calls for all: images of similar shape
+    are stacked on zeros (the filter's own border value, and no pixel is below it), filtered
+    along their two axes only, and cut back out."""
+    out: list[np.ndarray | None] = [None] * len(images)
+    for chunk in shape_chunks([im.shape for im in images], MAXIMA_CHUNK):
+        hm, wm = (max(images[i].shape[a] for i in chunk) for a in (0, 1))
+        stack = np.zeros((len(chunk), hm, wm), np.uint8)
+        for k, i in enumerate(chunk):
+            stack[k, : images[i].shape[0], : images[i].shape[1]] = images[i]
+        filtered = ndimage.maximum_filter(stack, size=(1, size, size), mode="constant", cval=0)
+        for k, i in enumerate(chunk):
+            out[i] = filtered[k, : images[i].shape[0], : images[i].shape[1]]
+    return out  # type: ignore[return-value]
