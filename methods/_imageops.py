@@ -77,10 +77,12 @@ class Clahe:
 
     def crop(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
         """CLAHE output (uint8) of ``image[y0:y1, x0:x1]``."""
+        if y1 <= y0 or x1 <= x0:
+            return np.zeros((max(y1 - y0, 0), max(x1 - x0, 0)), np.uint8)
         ty1, ty2, ya = _tile_weights(y0, y1, self.tile_h, self.tiles_y)
         tx1, tx2, xa = _tile_weights(x0, x1, self.tile_w, self.tiles_x)
-        rows_needed, cols_needed = np.union1d(ty1, ty2), np.union1d(tx1, tx2)
-        needed = (rows_needed[:, None] * self.tiles_x + cols_needed[None, :]).ravel()
+        # the tiles of consecutive pixels step by at most one: the ones needed are a block
+        needed = (np.arange(ty1[0], ty2[-1] + 1)[:, None] * self.tiles_x + np.arange(tx1[0], tx2[-1] + 1)[None, :]).ravel()
         missing = needed[~self._done[needed]]
         if len(missing):
             self._luts_of(missing)
