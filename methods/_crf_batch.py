@@ -161,8 +161,7 @@ class _FactorKernel:
         split = self.features * values[0].astype(np.float32).reshape(h, w, 1)
         rows = (self.ky @ split.reshape(h, w * r)).reshape(h, w, r)  # ky is symmetric
         blurred = np.matmul(self.kx, rows)  # along the columns, row by row; kx is symmetric
-        blurred *= self.features
-        return blurred.sum(2).reshape(1, -1).astype(np.float64)
+        return np.einsum("ijk,ijk->ij", blurred, self.features).reshape(1, -1).astype(np.float64)  # no product array
 
 
 @lru_cache(maxsize=64)
