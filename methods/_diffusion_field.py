@@ -35,7 +35,7 @@ from methods._diffusion_options import PRIORS
 from methods._diffusion_pde import pde_heat
 from methods._diffusion_walk import DiffusionField, WalkSpec, particle_heat
 from methods._grey_slic import grey_slic
-from methods._imageops import Clahe, blur3, otsu_threshold, rank_entropy, rank_maxima
+from methods._imageops import Clahe, blur3, gradient2, otsu_threshold, rank_entropy, rank_maxima
 from methods.mclc import TargetPrior
 
 # train.py's call: dt 0.2; points 20 walkers, 3 steps, dt x 0.9; spots 260, 40; extended 400, 120, dt x 2
@@ -119,7 +119,7 @@ def prepare_targets(images: Sequence[np.ndarray], priors: Sequence[Sequence[Targ
     u8 = [_as_u8(t.grey) for t in walkable]
     for t, e in zip(walkable, rank_entropy(u8)):
         t.entropy = e / 8.0
-        t.gy, t.gx = np.gradient(t.grey)
+        t.gy, t.gx = gradient2(t.grey)
         t.grad = np.sqrt(t.gx**2 + t.gy**2)
     if prior != "diffusion":
         with_point = [t for t in walkable if t.point is not None]

@@ -157,6 +157,20 @@ def otsu_threshold(image: np.ndarray, bins: int = 256) -> float:
     return centres[int(np.argmax(weight1[:-1] * weight2[1:] * (mean1[:-1] - mean2[1:]) ** 2))]
 
 
+def gradient2(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.gradient(image)`` of a 2-D float array with both sides >= 2 (central differences / 2
+    inside, one-sided at the edges), the same arithmetic without its per-call overhead, which
+    cost more than the differences on a target's crop."""
+    out = []
+    for t in (image, image.T):
+        g = np.empty_like(t)
+        g[1:-1] = (t[2:] - t[:-2]) / 2.0
+        g[0] = t[1] - t[0]
+        g[-1] = t[-1] - t[-2]
+        out.append(g)
+    return out[0], out[1].T
+
+
 def blur3(field: np.ndarray) -> np.ndarray:
     """``cv2.GaussianBlur(field, (3, 3), 0)`` for float32: kernel (1/4, 1/2, 1/4), BORDER_REFLECT_101."""
     f = np.asarray(field, dtype=np.float32)

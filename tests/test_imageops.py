@@ -16,7 +16,7 @@ from skimage.filters import rank, threshold_otsu
 from methods._grey_slic import grey_slic
 from methods import _imageops
 from methods._imageops import (
-    Clahe, _pad_reflect101, blur3, otsu_level, otsu_threshold, rank_entropy, rank_maxima, rank_maximum, shape_chunks,
+    Clahe, _pad_reflect101, blur3, gradient2, otsu_level, otsu_threshold, rank_entropy, rank_maxima, rank_maximum, shape_chunks,
     sorting_network,
 )
 
@@ -175,3 +175,12 @@ def test_reflect101_padding_equals_numpys_reflect(h: int) -> None:
 def test_clahe_of_an_empty_crop_is_empty() -> None:
     clahe = Clahe(np.random.default_rng(10).integers(0, 256, (16, 16)).astype(np.uint8))
     assert clahe.crop(5, 5, 2, 9).shape == (0, 7) and clahe.crop(3, 8, 4, 4).shape == (5, 0)
+
+
+def test_gradient2_is_numpys_gradient_bit_for_bit() -> None:
+    rng = np.random.default_rng(12)
+    for shape in ((2, 2), (2, 9), (9, 2), (3, 3), (17, 29)):
+        image = rng.random(shape).astype(np.float32)
+        for ours, want in zip(gradient2(image), np.gradient(image)):
+            assert ours.dtype == want.dtype
+            np.testing.assert_array_equal(ours, want)
