@@ -35,7 +35,7 @@ from methods._diffusion_options import PRIORS
 from methods._diffusion_pde import pde_heat
 from methods._diffusion_walk import DiffusionField, WalkSpec, particle_heat
 from methods._grey_slic import grey_slic
-from methods._imageops import Clahe, blur3, gradient2, otsu_threshold, rank_entropy, rank_maxima
+from methods._imageops import Clahe, blur3, clahe_crops, gradient2, otsu_threshold, rank_entropy, rank_maxima
 from methods.mclc import TargetPrior
 
 # train.py's call: dt 0.2; points 20 walkers, 3 steps, dt x 0.9; spots 260, 40; extended 400, 120, dt x 2
@@ -105,12 +105,11 @@ def prepare_targets(images: Sequence[np.ndarray], priors: Sequence[Sequence[Targ
     if prior not in PRIORS:
         raise ValueError(f"prior must be one of {PRIORS}, not {prior!r}")
     out: list[list[Target]] = []
-    for image, image_priors in zip(images, priors, strict=True):
-        clahe = Clahe(image)
+    boxes = [[grown_box(p.box, image.shape) for p in ps] for image, ps in zip(images, priors, strict=True)]
+    for image_priors, image_boxes, image_crops in zip(priors, boxes, clahe_crops([Clahe(im) for im in images], boxes)):
         targets = []
-        for p in image_priors:
-            crop = grown_box(p.box, image.shape)
-            grey = clahe.crop(*crop).astype(np.float32) / np.float32(255.0)
+        for p, crop, clahe_crop in zip(image_priors, image_boxes, image_crops):
+            grey = clahe_crop.astype(np.float32) / np.float32(255.0)
             ry, rx = p.seed[0] - crop[0], p.seed[1] - crop[2]
             inside = 0 <= ry < grey.shape[0] and 0 <= rx < grey.shape[1]
             targets.append(Target(p, crop, grey, (ry, rx) if inside else None))

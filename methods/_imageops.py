@@ -56,24 +56,28 @@ class Clahe:
             self._padded = _pad_reflect101(self.image, ph, pw) if ph or pw else self.image
         return self._padded
 
-    def _luts_of(self, tiles: np.ndarray) -> None:
-        """Clipped-histogram LUTs of these tiles (flat indices), all at once."""
+    def _histograms(self, tiles: np.ndarray) -> np.ndarray:
+        """(len(tiles), 256) histograms of these tiles (flat indices) of the padded image."""
         source = self._source()
         blocks = source.reshape(self.tiles_y, self.tile_h, self.tiles_x, self.tile_w).transpose(0, 2, 1, 3)
         ty, tx = np.divmod(tiles, self.tiles_x)
         values = blocks[ty, tx].reshape(len(tiles), -1).astype(np.int64)
         hist = np.bincount((values + (np.arange(len(tiles)) * 256)[:, None]).ravel(), minlength=256 * len(tiles))
-        hist = hist.reshape(len(tiles), 256)
-        if self.clip_limit > 0:
-            clipped = np.maximum(hist - self.clip_limit, 0).sum(1, keepdims=True)
-            residual = clipped % 256
-            hist = np.minimum(hist, self.clip_limit) + clipped // 256
-            step = np.maximum(256 // np.maximum(residual, 1), 1)
-            k = np.arange(256)[None, :]
-            hist += ((k % step == 0) & (k < step * residual)).astype(hist.dtype)  # every step-th bin, residual times
-        lut = np.cumsum(hist, axis=1).astype(np.float32) * self.lut_scale
-        self._luts[tiles] = np.clip(np.rint(lut), 0, 255)
+        return hist.reshape(len(tiles), 256)
+
+    def _luts_of(self, tiles: np.ndarray) -> None:
+        """Clipped-histogram LUTs of these tiles (flat indices), all at once."""
+        self._luts[tiles] = _clipped_luts(self._histograms(tiles), np.array([self.clip_limit]), np.array([self.lut_scale]))
         self._done[tiles] = True
+
+    def tiles_of(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+        """The tiles (flat indices) whose LUTs ``crop(y0, y1, x0, x1)`` reads."""
+        if y1 <= y0 or x1 <= x0:
+            return np.zeros(0, np.int64)
+        ty1, ty2, _ = _tile_weights(y0, y1, self.tile_h, self.tiles_y)
+        tx1, tx2, _ = _tile_weights(x0, x1, self.tile_w, self.tiles_x)
+        # the tiles of consecutive pixels step by at most one: the ones needed are a block
+        return (np.arange(ty1[0], ty2[-1] + 1)[:, None] * self.tiles_x + np.arange(tx1[0], tx2[-1] + 1)[None, :]).ravel()
 
     def crop(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
         """CLAHE output (uint8) of ``image[y0:y1, x0:x1]``."""
@@ -81,8 +85,7 @@ class Clahe:
             return np.zeros((max(y1 - y0, 0), max(x1 - x0, 0)), np.uint8)
         ty1, ty2, ya = _tile_weights(y0, y1, self.tile_h, self.tiles_y)
         tx1, tx2, xa = _tile_weights(x0, x1, self.tile_w, self.tiles_x)
-        # the tiles of consecutive pixels step by at most one: the ones needed are a block
-        needed = (np.arange(ty1[0], ty2[-1] + 1)[:, None] * self.tiles_x + np.arange(tx1[0], tx2[-1] + 1)[None, :]).ravel()
+        needed = self.tiles_of(y0, y1, x0, x1)
         missing = needed[~self._done[needed]]
         if len(missing):
             self._luts_of(missing)
@@ -94,6 +97,44 @@ class Clahe:
         one = np.float32(1.0)
         res = (l11 * (one - xa1) + l12 * xa1) * (one - ya_) + (l21 * (one - xa1) + l22 * xa1) * ya_
         return np.clip(np.rint(res), 0, 255).astype(np.uint8)
+
+
+def _clipped_luts(hist: np.ndarray, clip_limit: np.ndarray, lut_scale: np.ndarray) -> np.ndarray:
+    """OpenCV's LUTs (float32, 0..255) from tile histograms (T, 256), each row with its image's
+    clip limit and scale (arrays of one value or of T): the same integer and float32 steps row by
+    row, so LUTs of many images at once equal each image's own."""
+    limit = clip_limit.reshape(-1, 1).astype(np.int64)
+    clipped = np.maximum(hist - limit, 0).sum(1, keepdims=True)
+    residual = clipped % 256
+    clipping = limit > 0  # a clip limit of 0: no clipping
+    hist = np.where(clipping, np.minimum(hist, limit) + clipped // 256, hist)
+    step = np.maximum(256 // np.maximum(residual, 1), 1)
+    k = np.arange(256)[None, :]
+    hist += ((k % step == 0) & (k < step * residual) & clipping).astype(hist.dtype)  # every step-th bin, residual times
+    lut = np.cumsum(hist, axis=1).astype(np.float32) * lut_scale.reshape(-1, 1).astype(np.float32)
+    return np.clip(np.rint(lut), 0, 255)
+
+
+def clahe_crops(clahes: Sequence[Clahe], crops: Sequence[Sequence[tuple[int, int, int, int]]]) -> list[list[np.ndarray]]:
+    """``clahe.crop(*box)`` for every box of every image; the LUTs of all the tiles they need are
+    clipped and accumulated in one pass over all images (per image, that pass cost more than
+    counting the histograms)."""
+    todo = []
+    for clahe, boxes in zip(clahes, crops, strict=True):
+        tiles = np.unique(np.concatenate([clahe.tiles_of(*box) for box in boxes])) if boxes else np.zeros(0, np.int64)
+        tiles = tiles[~clahe._done[tiles]]
+        if len(tiles):
+            todo.append((clahe, tiles))
+    if todo:
+        luts = _clipped_luts(np.concatenate([c._histograms(t) for c, t in todo]),
+                             np.concatenate([np.full(len(t), c.clip_limit) for c, t in todo]),
+                             np.concatenate([np.full(len(t), c.lut_scale, np.float32) for c, t in todo]))
+        start = 0
+        for clahe, tiles in todo:
+            clahe._luts[tiles] = luts[start : start + len(tiles)]
+            clahe._done[tiles] = True
+            start += len(tiles)
+    return [[clahe.crop(*box) for box in boxes] for clahe, boxes in zip(clahes, crops)]
 
 
 def _pad_reflect101(image: np.ndarray, ph: int, pw: int) -> np.ndarray:

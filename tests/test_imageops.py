@@ -16,7 +16,7 @@ from skimage.filters import rank, threshold_otsu
 from methods._grey_slic import grey_slic
 from methods import _imageops
 from methods._imageops import (
-    Clahe, _pad_reflect101, blur3, gradient2, otsu_level, otsu_threshold, rank_entropy, rank_maxima, rank_maximum, shape_chunks,
+    Clahe, _pad_reflect101, blur3, clahe_crops, gradient2, otsu_level, otsu_threshold, rank_entropy, rank_maxima, rank_maximum, shape_chunks,
     sorting_network,
 )
 
@@ -184,3 +184,21 @@ def test_gradient2_is_numpys_gradient_bit_for_bit() -> None:
         for ours, want in zip(gradient2(image), np.gradient(image)):
             assert ours.dtype == want.dtype
             np.testing.assert_array_equal(ours, want)
+
+
+def test_clahe_crops_of_many_images_equal_each_images_own() -> None:
+    """One LUT pass for images of different sizes (so different clip limits and scales), one
+    without clipping, tiles already counted by an earlier crop, and an image without crops."""
+    rng = np.random.default_rng(13)
+    images = [(rng.random(s) ** 3 * 255).astype(np.uint8) for s in ((22, 19), (64, 48), (16, 24), (30, 30))]
+    clips = (1.0, 1.0, 0.0, 2.0)
+    boxes = [[(0, 22, 0, 19), (3, 9, 2, 5)], [(10, 30, 5, 40), (50, 64, 40, 48)], [(2, 14, 3, 20)], []]
+    early = Clahe(images[1], clips[1])
+    early.crop(0, 8, 0, 8)
+    together = clahe_crops([Clahe(images[0], clips[0]), early] + [Clahe(im, c) for im, c in zip(images[2:], clips[2:])], boxes)
+    for image, clip, image_boxes, crops in zip(images, clips, boxes, together):
+        alone = Clahe(image, clip)
+        assert len(crops) == len(image_boxes)
+        for box, crop in zip(image_boxes, crops):
+            np.testing.assert_array_equal(crop, alone.crop(*box))
+    np.testing.assert_array_equal(together[0][0], _clahe_reference(images[0]))
