@@ -6,11 +6,12 @@ only, ``two_label_margins``), for a whole split's boxes:
 * ``lattice_crf_batch``: the kernel on pydensecrf's permutohedral lattice, every crop a
   separate group of one lattice, so an iteration is a few array operations for all;
 * ``exact_crf_batch``: the exact sums for grey guides (the grey image given as
-  ``channels`` equal colour channels, as the public code passes RGB), crop by crop, in
-  float32. Up to ``DENSE_PIXELS`` pixels the kernel is built as an N x N matrix (its
-  colour factor gathered row by row from the crop's grey levels), so the seven
-  filterings of a run (the normalization, its constant and five iterations) are
-  matrix-vector products. Above, the colour Gaussian over the crop's grey span is
+  ``channels`` equal colour channels, as the public code passes RGB), in float32. Up to
+  ``DENSE_PIXELS`` pixels the kernel is built as an N x N matrix (its colour factor
+  gathered row by row from the crop's grey levels), so the seven filterings of a run (the
+  normalization, its constant and five iterations) are matrix-vector products, batched
+  over the crops of one pixel count (the mean field's elementwise steps then run once per
+  batch, not once per crop). Above, crop by crop, the colour Gaussian over the crop's grey span is
   factorized once (pivoted Cholesky, ``r(a, b) = sum_k L_ak L_bk`` to
   ``RANGE_TOLERANCE``, float32's resolution) and each factor is blurred by the
   separable spatial Gaussian: ``K x = sum_k L_ck * S (L_ck * x)``, ``k`` up to the
