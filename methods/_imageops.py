@@ -297,17 +297,16 @@ def _window_entropy(windows: np.ndarray) -> np.ndarray:
         np.minimum(rows[a], rows[b], out=spare)
         np.maximum(rows[a], rows[b], out=rows[b])
         rows[a], spare = spare, rows[a]
-    win = np.stack(rows)
     plogp = _plogp(size)
-    run = np.ones(win.shape[1], dtype=np.int16)
-    total = np.zeros(win.shape[1])
+    run = np.ones(len(rows[0]), dtype=np.int16)
+    total = np.zeros(len(rows[0]))
     for k in range(1, size):
-        same = win[k] == win[k - 1]
+        same = rows[k] == rows[k - 1]
         total += plogp[run] * ~same  # a run ends before position k
         run *= same
         run += 1
     total += plogp[run]
-    inside = (win != _OUTSIDE).sum(0)
+    inside = (windows != _OUTSIDE).sum(1)  # the order does not matter for the count
     total -= plogp[size - inside]  # the run of outside pixels, sorted last
     return np.log2(inside) - total / inside
 
