@@ -251,9 +251,14 @@ def _kernels(
 Term = tuple[Callable[[np.ndarray], np.ndarray], np.ndarray, np.ndarray, float]
 
 
-def _two_label_term(filt: Any, n: int, weight: float) -> Term:
-    """A kernel (``(1, N) -> (1, N)``) with its ``n = D^-1/2`` and the constant ``n K n`` of the
-    background side."""
+def _two_label_term(filt: Any, n: int | tuple[int, int], weight: float) -> Term:
+    """A kernel with its ``n = D^-1/2`` and the constant ``n K n`` of the background side.
+
+    ``n``: the pixel count of one crop (the kernel maps (1, N) -> (1, N), the terms are (N,)),
+    or ``(B, N)`` for a kernel that filters B crops of N pixels row by row (terms (B, N))."""
+    if isinstance(n, tuple):
+        norm = 1.0 / np.sqrt(filt(np.ones(n)) + 1e-20)
+        return filt, norm, norm * filt(norm), weight
     norm = _symmetric_norm(filt, n)
     return filt, norm, norm * filt(norm[None])[0], weight
 
@@ -261,11 +266,13 @@ def _two_label_term(filt: Any, n: int, weight: float) -> Term:
 def two_label_margins(margin: np.ndarray, terms: Sequence[Term], iterations: int) -> np.ndarray:
     """The two-label mean field from the unary margin ``U_bg - U_fg``: each iteration
     ``d = margin + sum_k w_k (2 n K(n sigmoid(d)) - n K n)`` (``two_label_crf``'s update),
-    for one crop or for many stacked along the last axis (each kernel keeps them apart)."""
+    for one crop or for many stacked along the last axis (each kernel keeps them apart),
+    or, with a (B, N) margin, for B crops whose kernels filter row by row."""
     d = margin
     for _ in range(iterations):
         q = 1.0 / (1.0 + np.exp(-d))
         d = margin.copy()
         for filt, norm, base, weight in terms:
-            d += weight * (2.0 * norm * filt((q * norm)[None])[0] - base)
+            filtered = filt(q * norm) if margin.ndim == 2 else filt((q * norm)[None])[0]
+            d += weight * (2.0 * norm * filtered - base)
     return d

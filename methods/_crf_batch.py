@@ -6,11 +6,12 @@ only, ``two_label_margins``), for a whole split's boxes:
 * ``lattice_crf_batch``: the kernel on pydensecrf's permutohedral lattice, every crop a
   separate group of one lattice, so an iteration is a few array operations for all;
 * ``exact_crf_batch``: the exact sums for grey guides (the grey image given as
-  ``channels`` equal colour channels, as the public code passes RGB), crop by crop, in
-  float32. Up to ``DENSE_PIXELS`` pixels the kernel is built as an N x N matrix (its
-  colour factor gathered row by row from the crop's grey levels), so the seven
-  filterings of a run (the normalization, its constant and five iterations) are
-  matrix-vector products. Above, the colour Gaussian over the crop's grey span is
+  ``channels`` equal colour channels, as the public code passes RGB), in float32. Up to
+  ``DENSE_PIXELS`` pixels the kernel is built as an N x N matrix (its colour factor
+  gathered row by row from the crop's grey levels), so the seven filterings of a run (the
+  normalization, its constant and five iterations) are matrix-vector products, batched
+  over the crops of one pixel count (the mean field's elementwise steps then run once per
+  batch, not once per crop). Above, crop by crop, the colour Gaussian over the crop's grey span is
   factorized once (pivoted Cholesky, ``r(a, b) = sum_k L_ak L_bk`` to
   ``RANGE_TOLERANCE``, float32's resolution) and each factor is blurred by the
   separable spatial Gaussian: ``K x = sum_k L_ck * S (L_ck * x)``, ``k`` up to the
@@ -29,6 +30,7 @@ from methods._crf import _gauss_1d, _two_label_term, bilateral_features, two_lab
 if TYPE_CHECKING:
     from methods._permutohedral import Permutohedral
 
+DENSE_BATCH_ELEMENTS = 1 << 20  # kernel entries of the crops that go through the mean field together (4 MB)
 DENSE_PIXELS = 1024  # crops up to this size: the kernel as a matrix (4 MB); larger: the factorized sums
 RANGE_TOLERANCE = 1e-7  # largest entry left out of the colour Gaussian's factorization (its diagonal is 1): float32's resolution
 SPAN_STEP = 8  # factorizations are kept per grey span, rounded up to this
@@ -69,23 +71,36 @@ def exact_crf_batch(
     fgs: Sequence[np.ndarray], greys: Sequence[np.ndarray], iterations: int = 1,
     bilateral_sxy: float = 32.0, bilateral_srgb: float = 13.0, bilateral_compat: float = 10.0, channels: int = 3,
 ) -> list[np.ndarray]:
-    """Foreground logit margins (``d > 0``: foreground) of each crop, exact bilateral sums."""
-    out = []
-    for fg, grey in zip(fgs, greys, strict=True):
-        kernel = grey_kernel(grey, float(bilateral_sxy), float(bilateral_srgb), channels)
-        fg = np.asarray(fg, dtype=np.float64).reshape(-1)
-        margin = unary_from_prob(1.0 - fg) - unary_from_prob(fg)
-        out.append(two_label_margins(margin, [_two_label_term(kernel, fg.size, float(bilateral_compat))], iterations)
-                   .reshape(grey.shape))
-    return out
+    """Foreground logit margins (``d > 0``: foreground) of each crop, exact bilateral sums.
+
+    Crops up to ``DENSE_PIXELS`` with the same pixel count go through the mean field together
+    (``_DenseBatch``: one batched product per filtering, bitwise the crop-by-crop ``matrix @ v``);
+    larger ones one by one through the factorized kernel."""
+    out: list[np.ndarray | None] = [None] * len(fgs)
+    sxy, srgb, compat = float(bilateral_sxy), float(bilateral_srgb), float(bilateral_compat)
+    groups: dict[int, list[int]] = {}
+    for k, grey in enumerate(greys):
+        grey = np.asarray(grey)
+        if grey.size <= DENSE_PIXELS:
+            groups.setdefault(grey.size, []).append(k)
+            continue
+        fg = np.asarray(fgs[k], dtype=np.float64).reshape(1, -1)
+        out[k] = _mean_field(fg, _FactorKernel(grey, sxy, srgb, channels), compat, iterations).reshape(grey.shape)
+    for n, members in groups.items():
+        step = max(1, DENSE_BATCH_ELEMENTS // (n * n))
+        for start in range(0, len(members), step):
+            chunk = members[start : start + step]
+            fg = np.stack([np.asarray(fgs[k], dtype=np.float64).reshape(-1) for k in chunk])
+            kernel = _DenseBatch([np.asarray(greys[k]) for k in chunk], sxy, srgb, channels)
+            for k, d in zip(chunk, _mean_field(fg, kernel, compat, iterations)):
+                out[k] = d.reshape(np.shape(greys[k]))
+    return out  # type: ignore[return-value]
 
 
-def grey_kernel(grey: np.ndarray, sxy: float, srgb: float, channels: int = 3) -> Callable[[np.ndarray], np.ndarray]:
-    """``x -> K x`` ((1, N) float64 in and out, float32 sums) of the exact bilateral kernel of one grey crop."""
-    grey = np.asarray(grey)
-    if grey.size <= DENSE_PIXELS:
-        return _DenseKernel(grey, sxy, srgb, channels)
-    return _FactorKernel(grey, sxy, srgb, channels)
+def _mean_field(fg: np.ndarray, kernel: Callable[[np.ndarray], np.ndarray], compat: float, iterations: int) -> np.ndarray:
+    """``two_label_margins`` of (B, N) crops (B may be 1) under a kernel that filters row by row."""
+    margin = unary_from_prob(1.0 - fg) - unary_from_prob(fg)
+    return two_label_margins(margin, [_two_label_term(kernel, fg.shape, compat)], iterations)
 
 
 @lru_cache(maxsize=16)
@@ -111,19 +126,23 @@ def _grey_levels(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.flatnonzero(present), rank[flat]
 
 
-class _DenseKernel:
-    """``K = S * R``: the spatial Gaussian times the colour one, built once per crop."""
+class _DenseBatch:
+    """``K = S * R`` of crops of one pixel count, (B, N, N) float32: the spatial Gaussian times
+    the colour one (gathered row by row from each crop's grey levels), built once per crop."""
 
-    def __init__(self, grey: np.ndarray, sxy: float, srgb: float, channels: int):
-        h, w = grey.shape
-        levels, inverse = _grey_levels(grey)
-        flat = grey.reshape(-1).astype(np.intp)
-        rows = np.take(_range_table(srgb, channels), (levels + 255)[:, None] - flat[None, :])  # (U, N): r(level, c_j)
-        self.matrix = np.take(rows, inverse, axis=0)
-        self.matrix *= _spatial(h, w, sxy)
+    def __init__(self, greys: Sequence[np.ndarray], sxy: float, srgb: float, channels: int):
+        n = greys[0].size
+        table = _range_table(srgb, channels)
+        self.matrix = np.empty((len(greys), n, n), np.float32)
+        for b, grey in enumerate(greys):
+            levels, inverse = _grey_levels(grey)
+            rows = np.take(table, (levels + 255)[:, None] - grey.reshape(-1).astype(np.intp)[None, :])  # (U, N): r(level, c_j)
+            np.take(rows, inverse, axis=0, out=self.matrix[b], mode="clip")  # in range; "raise" would buffer ``out``
+            self.matrix[b] *= _spatial(*grey.shape, sxy)
 
     def __call__(self, values: np.ndarray) -> np.ndarray:
-        return (self.matrix @ values[0].astype(np.float32)).astype(np.float64)[None]
+        """(B, N) float64 -> (B, N): one matrix-vector product per crop (BLAS gemv, as ``matrix @ v``)."""
+        return np.matmul(self.matrix, values.astype(np.float32)[..., None])[..., 0].astype(np.float64)
 
 
 class _FactorKernel:
@@ -143,8 +162,7 @@ class _FactorKernel:
         split = self.features * values[0].astype(np.float32).reshape(h, w, 1)
         rows = (self.ky @ split.reshape(h, w * r)).reshape(h, w, r)  # ky is symmetric
         blurred = np.matmul(self.kx, rows)  # along the columns, row by row; kx is symmetric
-        blurred *= self.features
-        return blurred.sum(2).reshape(1, -1).astype(np.float64)
+        return np.einsum("ijk,ijk->ij", blurred, self.features).reshape(1, -1).astype(np.float64)  # no product array
 
 
 @lru_cache(maxsize=64)

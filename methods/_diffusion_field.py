@@ -35,7 +35,7 @@ from methods._diffusion_options import PRIORS
 from methods._diffusion_pde import pde_heat
 from methods._diffusion_walk import DiffusionField, WalkSpec, particle_heat
 from methods._grey_slic import grey_slic
-from methods._imageops import Clahe, blur3, otsu_threshold, rank_entropy, rank_maximum
+from methods._imageops import Clahe, blur3, clahe_crops, gradient2, otsu_threshold, rank_entropy, rank_maxima
 from methods.mclc import TargetPrior
 
 # train.py's call: dt 0.2; points 20 walkers, 3 steps, dt x 0.9; spots 260, 40; extended 400, 120, dt x 2
@@ -105,20 +105,20 @@ def prepare_targets(images: Sequence[np.ndarray], priors: Sequence[Sequence[Targ
     if prior not in PRIORS:
         raise ValueError(f"prior must be one of {PRIORS}, not {prior!r}")
     out: list[list[Target]] = []
-    for image, image_priors in zip(images, priors, strict=True):
-        clahe = Clahe(image)
+    boxes = [[grown_box(p.box, image.shape) for p in ps] for image, ps in zip(images, priors, strict=True)]
+    for image_priors, image_boxes, image_crops in zip(priors, boxes, clahe_crops([Clahe(im) for im in images], boxes)):
         targets = []
-        for p in image_priors:
-            crop = grown_box(p.box, image.shape)
-            grey = clahe.crop(*crop).astype(np.float32) / np.float32(255.0)
+        for p, crop, clahe_crop in zip(image_priors, image_boxes, image_crops):
+            grey = clahe_crop.astype(np.float32) / np.float32(255.0)
             ry, rx = p.seed[0] - crop[0], p.seed[1] - crop[2]
             inside = 0 <= ry < grey.shape[0] and 0 <= rx < grey.shape[1]
             targets.append(Target(p, crop, grey, (ry, rx) if inside else None))
         out.append(targets)
     walkable = [t for ts in out for t in ts if t.walkable]
-    for t, e in zip(walkable, rank_entropy([_as_u8(t.grey) for t in walkable])):
+    u8 = [_as_u8(t.grey) for t in walkable]
+    for t, e in zip(walkable, rank_entropy(u8)):
         t.entropy = e / 8.0
-        t.gy, t.gx = np.gradient(t.grey)
+        t.gy, t.gx = gradient2(t.grey)
         t.grad = np.sqrt(t.gx**2 + t.gy**2)
     if prior != "diffusion":
         with_point = [t for t in walkable if t.point is not None]
@@ -127,8 +127,8 @@ def prepare_targets(images: Sequence[np.ndarray], priors: Sequence[Sequence[Targ
         for t in walkable:
             if t.point is None:  # the public code's fallback when the point is off the crop
                 t.segment = _otsu_foreground(t.grey)
-    for t in walkable:
-        t.sources = _sources(t)
+    for t, grey, peak in zip(walkable, u8, rank_maxima(u8, PEAK_WINDOW)):
+        t.sources = _sources(t, grey, peak)
     return out
 
 
@@ -140,12 +140,12 @@ def _otsu_foreground(grey: np.ndarray) -> np.ndarray:
     return (grey > otsu_threshold(grey)).astype(np.float32)
 
 
-def _sources(t: Target) -> np.ndarray:
-    """The point, then up to 5 bright local maxima in the segment (raster order)."""
+def _sources(t: Target, u8: np.ndarray, peak: np.ndarray) -> np.ndarray:
+    """The point, then up to 5 bright local maxima in the segment (raster order); ``u8`` the
+    re-quantized crop, ``peak`` its 7x7 rank maximum."""
     region = t.segment if t.segment is not None else _otsu_foreground(t.grey)
-    u8 = _as_u8(t.grey)
-    peaks = np.argwhere((rank_maximum(u8, PEAK_WINDOW) == u8) & (t.grey > np.mean(t.grey) + PEAK_SIGMAS * np.std(t.grey)))
-    extra = [tuple(p) for p in peaks if region[p[0], p[1]] > 0][:EXTRA_SOURCES]
+    peaks = np.argwhere((peak == u8) & (t.grey > np.mean(t.grey) + PEAK_SIGMAS * np.std(t.grey)))
+    extra = [tuple(p) for p in peaks[region[peaks[:, 0], peaks[:, 1]] > 0][:EXTRA_SOURCES].tolist()]
     points = ([t.point] if t.point is not None else []) + extra
     if not points:
         points = [(t.grey.shape[0] // 2, t.grey.shape[1] // 2)]

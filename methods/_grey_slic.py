@@ -27,6 +27,8 @@ import numpy as np
 from skimage.segmentation._slic import _enforce_label_connectivity_cython  # skimage's own pass, as slic runs it
 from skimage.util import regular_grid
 
+from methods._imageops import shape_chunks
+
 CHUNK_ELEMENTS = 1 << 16  # padded pixels per batch: the working arrays stay in cache
 
 
@@ -58,16 +60,7 @@ def grey_slic(
 ) -> list[np.ndarray]:
     """``skimage.segmentation.slic(crop, n_segments, compactness, channel_axis=None)`` per crop."""
     out: list[np.ndarray | None] = [None] * len(crops)
-    order = sorted(range(len(crops)), key=lambda i: crops[i].shape)
-    start = 0
-    while start < len(order):
-        stop, hm, wm = start + 1, *crops[order[start]].shape
-        while stop < len(order):
-            h, w = crops[order[stop]].shape
-            if (stop + 1 - start) * max(hm, h) * max(wm, w) > CHUNK_ELEMENTS:
-                break
-            stop, hm, wm = stop + 1, max(hm, h), max(wm, w)
-        chunk = order[start:stop]
+    for chunk in shape_chunks([c.shape for c in crops], CHUNK_ELEMENTS):
         labels = _kmeans([scaled_features(crops[i], compactness) for i in chunk], n_segments, iterations)
         for i, lab in zip(chunk, labels):
             h, w = lab.shape
@@ -76,7 +69,6 @@ def grey_slic(
             out[i] = np.asarray(
                 _enforce_label_connectivity_cython(lab[None].astype(np.intp), int(0.5 * size), int(3 * size), 1)
             )[0]
-        start = stop
     return out  # type: ignore[return-value]
 
 

@@ -53,34 +53,39 @@ class Clahe:
     def _source(self) -> np.ndarray:
         if self._padded is None:
             ph, pw = self.padding
-            self._padded = np.pad(self.image, ((0, ph), (0, pw)), mode="reflect") if ph or pw else self.image
+            self._padded = _pad_reflect101(self.image, ph, pw) if ph or pw else self.image
         return self._padded
 
-    def _luts_of(self, tiles: np.ndarray) -> None:
-        """Clipped-histogram LUTs of these tiles (flat indices), all at once."""
+    def _histograms(self, tiles: np.ndarray) -> np.ndarray:
+        """(len(tiles), 256) histograms of these tiles (flat indices) of the padded image."""
         source = self._source()
         blocks = source.reshape(self.tiles_y, self.tile_h, self.tiles_x, self.tile_w).transpose(0, 2, 1, 3)
         ty, tx = np.divmod(tiles, self.tiles_x)
         values = blocks[ty, tx].reshape(len(tiles), -1).astype(np.int64)
         hist = np.bincount((values + (np.arange(len(tiles)) * 256)[:, None]).ravel(), minlength=256 * len(tiles))
-        hist = hist.reshape(len(tiles), 256)
-        if self.clip_limit > 0:
-            clipped = np.maximum(hist - self.clip_limit, 0).sum(1, keepdims=True)
-            residual = clipped % 256
-            hist = np.minimum(hist, self.clip_limit) + clipped // 256
-            step = np.maximum(256 // np.maximum(residual, 1), 1)
-            k = np.arange(256)[None, :]
-            hist += ((k % step == 0) & (k < step * residual)).astype(hist.dtype)  # every step-th bin, residual times
-        lut = np.cumsum(hist, axis=1).astype(np.float32) * self.lut_scale
-        self._luts[tiles] = np.clip(np.rint(lut), 0, 255)
+        return hist.reshape(len(tiles), 256)
+
+    def _luts_of(self, tiles: np.ndarray) -> None:
+        """Clipped-histogram LUTs of these tiles (flat indices), all at once."""
+        self._luts[tiles] = _clipped_luts(self._histograms(tiles), np.array([self.clip_limit]), np.array([self.lut_scale]))
         self._done[tiles] = True
+
+    def tiles_of(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+        """The tiles (flat indices) whose LUTs ``crop(y0, y1, x0, x1)`` reads."""
+        if y1 <= y0 or x1 <= x0:
+            return np.zeros(0, np.int64)
+        ty1, ty2, _ = _tile_weights(y0, y1, self.tile_h, self.tiles_y)
+        tx1, tx2, _ = _tile_weights(x0, x1, self.tile_w, self.tiles_x)
+        # the tiles of consecutive pixels step by at most one: the ones needed are a block
+        return (np.arange(ty1[0], ty2[-1] + 1)[:, None] * self.tiles_x + np.arange(tx1[0], tx2[-1] + 1)[None, :]).ravel()
 
     def crop(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
         """CLAHE output (uint8) of ``image[y0:y1, x0:x1]``."""
+        if y1 <= y0 or x1 <= x0:
+            return np.zeros((max(y1 - y0, 0), max(x1 - x0, 0)), np.uint8)
         ty1, ty2, ya = _tile_weights(y0, y1, self.tile_h, self.tiles_y)
         tx1, tx2, xa = _tile_weights(x0, x1, self.tile_w, self.tiles_x)
-        rows_needed, cols_needed = np.union1d(ty1, ty2), np.union1d(tx1, tx2)
-        needed = (rows_needed[:, None] * self.tiles_x + cols_needed[None, :]).ravel()
+        needed = self.tiles_of(y0, y1, x0, x1)
         missing = needed[~self._done[needed]]
         if len(missing):
             self._luts_of(missing)
@@ -92,6 +97,57 @@ class Clahe:
         one = np.float32(1.0)
         res = (l11 * (one - xa1) + l12 * xa1) * (one - ya_) + (l21 * (one - xa1) + l22 * xa1) * ya_
         return np.clip(np.rint(res), 0, 255).astype(np.uint8)
+
+
+def _clipped_luts(hist: np.ndarray, clip_limit: np.ndarray, lut_scale: np.ndarray) -> np.ndarray:
+    """OpenCV's LUTs (float32, 0..255) from tile histograms (T, 256), each row with its image's
+    clip limit and scale (arrays of one value or of T): the same integer and float32 steps row by
+    row, so LUTs of many images at once equal each image's own."""
+    limit = clip_limit.reshape(-1, 1).astype(np.int64)
+    clipped = np.maximum(hist - limit, 0).sum(1, keepdims=True)
+    residual = clipped % 256
+    clipping = limit > 0  # a clip limit of 0: no clipping
+    hist = np.where(clipping, np.minimum(hist, limit) + clipped // 256, hist)
+    step = np.maximum(256 // np.maximum(residual, 1), 1)
+    k = np.arange(256)[None, :]
+    hist += ((k % step == 0) & (k < step * residual) & clipping).astype(hist.dtype)  # every step-th bin, residual times
+    lut = np.cumsum(hist, axis=1).astype(np.float32) * lut_scale.reshape(-1, 1).astype(np.float32)
+    return np.clip(np.rint(lut), 0, 255)
+
+
+def clahe_crops(clahes: Sequence[Clahe], crops: Sequence[Sequence[tuple[int, int, int, int]]]) -> list[list[np.ndarray]]:
+    """``clahe.crop(*box)`` for every box of every image; the LUTs of all the tiles they need are
+    clipped and accumulated in one pass over all images (per image, that pass cost more than
+    counting the histograms)."""
+    todo = []
+    for clahe, boxes in zip(clahes, crops, strict=True):
+        tiles = np.unique(np.concatenate([clahe.tiles_of(*box) for box in boxes])) if boxes else np.zeros(0, np.int64)
+        tiles = tiles[~clahe._done[tiles]]
+        if len(tiles):
+            todo.append((clahe, tiles))
+    if todo:
+        luts = _clipped_luts(np.concatenate([c._histograms(t) for c, t in todo]),
+                             np.concatenate([np.full(len(t), c.clip_limit) for c, t in todo]),
+                             np.concatenate([np.full(len(t), c.lut_scale, np.float32) for c, t in todo]))
+        start = 0
+        for clahe, tiles in todo:
+            clahe._luts[tiles] = luts[start : start + len(tiles)]
+            clahe._done[tiles] = True
+            start += len(tiles)
+    return [[clahe.crop(*box) for box in boxes] for clahe, boxes in zip(clahes, crops)]
+
+
+def _pad_reflect101(image: np.ndarray, ph: int, pw: int) -> np.ndarray:
+    """``np.pad(image, ((0, ph), (0, pw)), mode="reflect")`` (BORDER_REFLECT_101 at the bottom and
+    right) by slices: ``np.pad``'s own overhead cost more than the copy."""
+    h, w = image.shape
+    if ph >= h or pw >= w:  # reflected more than once: np.pad's rule
+        return np.pad(image, ((0, ph), (0, pw)), mode="reflect")
+    out = np.empty((h + ph, w + pw), image.dtype)
+    out[:h, :w] = image
+    out[:h, w:] = image[:, w - 2 : w - 2 - pw : -1] if w - 2 - pw >= 0 else image[:, w - 2 :: -1][:, :pw]
+    out[h:] = out[h - 2 : h - 2 - ph : -1] if h - 2 - ph >= 0 else out[h - 2 :: -1][:ph]
+    return out
 
 
 @lru_cache(maxsize=4096)
@@ -140,6 +196,20 @@ def otsu_threshold(image: np.ndarray, bins: int = 256) -> float:
     mean1 = np.cumsum(counts * centres) / weight1
     mean2 = (np.cumsum((counts * centres)[::-1]) / weight2[::-1])[::-1]
     return centres[int(np.argmax(weight1[:-1] * weight2[1:] * (mean1[:-1] - mean2[1:]) ** 2))]
+
+
+def gradient2(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.gradient(image)`` of a 2-D float array with both sides >= 2 (central differences / 2
+    inside, one-sided at the edges), the same arithmetic without its per-call overhead, which
+    cost more than the differences on a target's crop."""
+    out = []
+    for t in (image, image.T):
+        g = np.empty_like(t)
+        g[1:-1] = (t[2:] - t[:-2]) / 2.0
+        g[0] = t[1] - t[0]
+        g[-1] = t[-1] - t[-2]
+        out.append(g)
+    return out[0], out[1].T
 
 
 def blur3(field: np.ndarray) -> np.ndarray:
@@ -221,21 +291,22 @@ def rank_entropy(images: Sequence[np.ndarray], size: int = 5) -> list[np.ndarray
 def _window_entropy(windows: np.ndarray) -> np.ndarray:
     """Entropy (bits) of each row of values, ``_OUTSIDE`` marking absent pixels."""
     size = windows.shape[1]
-    win = np.ascontiguousarray(windows.T)  # one row per window position: whole-array min/max
-    for a, b in sorting_network(size):
-        lo = np.minimum(win[a], win[b])
-        np.maximum(win[a], win[b], out=win[b])
-        win[a] = lo
+    rows = list(np.ascontiguousarray(windows.T))  # one row per window position: whole-array min/max
+    spare = np.empty_like(rows[0])
+    for a, b in sorting_network(size):  # the minimum into the spare row, which then takes a's place
+        np.minimum(rows[a], rows[b], out=spare)
+        np.maximum(rows[a], rows[b], out=rows[b])
+        rows[a], spare = spare, rows[a]
     plogp = _plogp(size)
-    run = np.ones(win.shape[1], dtype=np.int16)
-    total = np.zeros(win.shape[1])
+    run = np.ones(len(rows[0]), dtype=np.int16)
+    total = np.zeros(len(rows[0]))
     for k in range(1, size):
-        same = win[k] == win[k - 1]
+        same = rows[k] == rows[k - 1]
         total += plogp[run] * ~same  # a run ends before position k
         run *= same
         run += 1
     total += plogp[run]
-    inside = (win != _OUTSIDE).sum(0)
+    inside = (windows != _OUTSIDE).sum(1)  # the order does not matter for the count
     total -= plogp[size - inside]  # the run of outside pixels, sorted last
     return np.log2(inside) - total / inside
 
@@ -243,3 +314,39 @@ def _window_entropy(windows: np.ndarray) -> np.ndarray:
 def rank_maximum(image: np.ndarray, size: int = 7) -> np.ndarray:
     """``skimage.filters.rank.maximum`` with a square footprint: outside pixels never win."""
     return ndimage.maximum_filter(image, size=size, mode="constant", cval=0)
+
+
+MAXIMA_CHUNK = 1 << 18  # padded pixels filtered in one call
+
+
+def shape_chunks(shapes: Sequence[tuple[int, int]], limit: int) -> list[list[int]]:
+    """Indices of 2-D arrays grouped to be padded to one stack: sorted by shape, each group as long
+    as its padded size (count x largest height x largest width) stays within ``limit``."""
+    order = sorted(range(len(shapes)), key=lambda i: tuple(shapes[i]))
+    chunks: list[list[int]] = []
+    hm = wm = 0
+    for i in order:
+        h, w = shapes[i]
+        if chunks and (len(chunks[-1]) + 1) * max(hm, h) * max(wm, w) <= limit:
+            chunks[-1].append(i)
+            hm, wm = max(hm, h), max(wm, w)
+        else:
+            chunks.append([i])
+            hm, wm = h, w
+    return chunks
+
+
+def rank_maxima(images: Sequence[np.ndarray], size: int = 7) -> list[np.ndarray]:
+    """``rank_maximum`` of many uint8 images, a few filter calls for all: images of similar shape
+    are stacked on zeros (the filter's own border value, and no pixel is below it), filtered
+    along their two axes only, and cut back out."""
+    out: list[np.ndarray | None] = [None] * len(images)
+    for chunk in shape_chunks([im.shape for im in images], MAXIMA_CHUNK):
+        hm, wm = (max(images[i].shape[a] for i in chunk) for a in (0, 1))
+        stack = np.zeros((len(chunk), hm, wm), np.uint8)
+        for k, i in enumerate(chunk):
+            stack[k, : images[i].shape[0], : images[i].shape[1]] = images[i]
+        filtered = ndimage.maximum_filter(stack, size=(1, size, size), mode="constant", cval=0)
+        for k, i in enumerate(chunk):
+            out[i] = filtered[k, : images[i].shape[0], : images[i].shape[1]]
+    return out  # type: ignore[return-value]

@@ -93,6 +93,21 @@ def test_exact_batch_equals_box_by_box() -> None:
         np.testing.assert_allclose(d, two_label_crf(fg, c[1], 5, **SETTINGS), atol=1e-3)
 
 
+def test_exact_batch_of_one_pixel_count_is_bitwise_box_by_box(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Boxes with the same pixel count share one (B, N, N) stack (here split in two by a small
+    limit); each box's margins are exactly those it gets alone, whatever its neighbours."""
+    from methods import _crf_batch
+
+    rng = np.random.default_rng(11)
+    crops = [_crop(rng, h, w) for h, w in ((9, 12), (12, 9), (9, 12), (6, 18), (9, 12), (7, 7))]  # five of 108 pixels
+    fgs, greys = [c[0] for c in crops], [c[1][..., 0] for c in crops]
+    monkeypatch.setattr(_crf_batch, "DENSE_BATCH_ELEMENTS", 3 * 108 * 108)
+    together = exact_crf_batch(fgs, greys, 5, channels=3, **SETTINGS)
+    for fg, grey, d in zip(fgs, greys, together):
+        np.testing.assert_array_equal(d, exact_crf_batch([fg], [grey], 5, channels=3, **SETTINGS)[0])
+    assert not np.array_equal(together[0], together[2])  # different guides: different problems
+
+
 def test_crf_removes_the_stray_pixel_and_keeps_the_blob() -> None:
     fg, guide = _crop(np.random.default_rng(6), 21, 21)
     for d in (two_label_crf(fg, guide, 5, **SETTINGS), lattice_crf_batch([fg], [guide], 5, **SETTINGS)[0]):

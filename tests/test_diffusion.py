@@ -140,6 +140,25 @@ def test_crops_and_boxes_follow_the_public_code() -> None:
     assert rights == {3, 4, 5}
 
 
+def test_sources_are_the_point_then_the_first_five_bright_maxima_in_the_segment() -> None:
+    """Raster order, only maxima of their 7x7 window above mean + 1.5 std, only in the segment."""
+    from methods._diffusion_field import Target, _as_u8, _sources
+    from methods._imageops import rank_maxima
+    from methods.mclc import TargetPrior
+
+    grey = np.full((24, 40), 0.1, np.float32)
+    peaks = [(2, 3), (2, 20), (2, 35), (11, 3), (11, 20), (11, 35), (20, 3), (20, 20)]
+    for y, x in peaks:
+        grey[y, x] = 0.9
+    grey[20, 22] = 0.8  # within (20, 20)'s window: not a maximum
+    segment = np.ones_like(grey)
+    segment[2, 20] = 0.0  # a peak outside the segment
+    t = Target(TargetPrior((12, 12), "spot", (0, 24, 0, 40)), (0, 24, 0, 40), grey, (12, 12), segment=segment)
+    u8 = _as_u8(grey)
+    got = _sources(t, u8, rank_maxima([u8])[0]).astype(int).tolist()
+    assert got == [[12, 12], [2, 3], [2, 35], [11, 3], [11, 20], [11, 35]]
+
+
 def test_labels_beat_naive_points_and_the_crf_helps(synthetic, priors) -> None:
     naive = label_quality(METHODS.get("point")().initial_labels(synthetic, "centroid", np.random.default_rng(0)), synthetic)["iou"]
     lattice = label_quality(_annotator(synthetic, priors).labels(), synthetic)["iou"]

@@ -14,7 +14,11 @@ from scipy import ndimage
 from skimage.filters import rank, threshold_otsu
 
 from methods._grey_slic import grey_slic
-from methods._imageops import Clahe, blur3, otsu_level, otsu_threshold, rank_entropy, rank_maximum, sorting_network
+from methods import _imageops
+from methods._imageops import (
+    Clahe, _pad_reflect101, blur3, clahe_crops, gradient2, otsu_level, otsu_threshold, rank_entropy, rank_maxima, rank_maximum, shape_chunks,
+    sorting_network,
+)
 
 
 def _clahe_reference(image: np.ndarray, clip: float = 1.0, tiles: int = 4) -> np.ndarray:
@@ -128,3 +132,73 @@ def test_grey_slic_gives_skimages_partitions() -> None:
     for crop, ours in zip(crops, grey_slic(crops, 16, 0.32)):
         np.testing.assert_array_equal(ours, slic(crop, n_segments=16, compactness=0.32, channel_axis=None))
 
+
+
+def test_rank_maxima_of_a_stack_equal_each_image_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stacked on zeros and filtered together (several stacks: a small chunk limit), each image
+    gets its own 7x7 maximum: a neighbour's bright pixels never leak across the padding."""
+    rng = np.random.default_rng(8)
+    shapes = ((1, 1), (2, 9), (9, 2), (12, 30), (12, 30), (30, 7), (17, 17))
+    images = [rng.integers(0, 256, s).astype(np.uint8) for s in shapes]
+    images[3][:, -1] = 255  # bright edges next to the zero padding of its stack
+    monkeypatch.setattr(_imageops, "MAXIMA_CHUNK", 900)
+    assert len(shape_chunks(shapes, 900)) > 1
+    for image, ours in zip(images, rank_maxima(images)):
+        np.testing.assert_array_equal(ours, rank_maximum(image))
+    np.testing.assert_array_equal(rank_maxima(images)[5], rank.maximum(images[5], np.ones((7, 7))))
+
+
+def test_shape_chunks_take_every_index_once_and_keep_to_the_limit() -> None:
+    rng = np.random.default_rng(9)
+    shapes = [tuple(int(v) for v in rng.integers(1, 40, 2)) for _ in range(60)]
+    chunks = shape_chunks(shapes, 4000)
+    assert sorted(i for c in chunks for i in c) == list(range(60))
+    for c in chunks:  # one array alone may exceed the limit; a group never does
+        hm, wm = max(shapes[i][0] for i in c), max(shapes[i][1] for i in c)
+        assert len(c) == 1 or len(c) * hm * wm <= 4000
+    assert len(chunks) < 60  # and it does group
+
+
+@pytest.mark.parametrize("h", [1, 2, 3, 5, 9])
+def test_reflect101_padding_equals_numpys_reflect(h: int) -> None:
+    rng = np.random.default_rng(h)
+    for w in (1, 2, 3, 6):
+        image = rng.integers(0, 256, (h, w)).astype(np.uint8)
+        for ph in range(4):
+            for pw in range(4):
+                if (ph and h == 1) or (pw and w == 1):
+                    continue  # nothing to reflect (np.pad refuses it too)
+                want = np.pad(image, ((0, ph), (0, pw)), mode="reflect")
+                np.testing.assert_array_equal(_pad_reflect101(image, ph, pw), want)
+
+
+def test_clahe_of_an_empty_crop_is_empty() -> None:
+    clahe = Clahe(np.random.default_rng(10).integers(0, 256, (16, 16)).astype(np.uint8))
+    assert clahe.crop(5, 5, 2, 9).shape == (0, 7) and clahe.crop(3, 8, 4, 4).shape == (5, 0)
+
+
+def test_gradient2_is_numpys_gradient_bit_for_bit() -> None:
+    rng = np.random.default_rng(12)
+    for shape in ((2, 2), (2, 9), (9, 2), (3, 3), (17, 29)):
+        image = rng.random(shape).astype(np.float32)
+        for ours, want in zip(gradient2(image), np.gradient(image)):
+            assert ours.dtype == want.dtype
+            np.testing.assert_array_equal(ours, want)
+
+
+def test_clahe_crops_of_many_images_equal_each_images_own() -> None:
+    """One LUT pass for images of different sizes (so different clip limits and scales), one
+    without clipping, tiles already counted by an earlier crop, and an image without crops."""
+    rng = np.random.default_rng(13)
+    images = [(rng.random(s) ** 3 * 255).astype(np.uint8) for s in ((22, 19), (64, 48), (16, 24), (30, 30))]
+    clips = (1.0, 1.0, 0.0, 2.0)
+    boxes = [[(0, 22, 0, 19), (3, 9, 2, 5)], [(10, 30, 5, 40), (50, 64, 40, 48)], [(2, 14, 3, 20)], []]
+    early = Clahe(images[1], clips[1])
+    early.crop(0, 8, 0, 8)
+    together = clahe_crops([Clahe(images[0], clips[0]), early] + [Clahe(im, c) for im, c in zip(images[2:], clips[2:])], boxes)
+    for image, clip, image_boxes, crops in zip(images, clips, boxes, together):
+        alone = Clahe(image, clip)
+        assert len(crops) == len(image_boxes)
+        for box, crop in zip(image_boxes, crops):
+            np.testing.assert_array_equal(crop, alone.crop(*box))
+    np.testing.assert_array_equal(together[0][0], _clahe_reference(images[0]))
