@@ -33,6 +33,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from matplotlib.transforms import ScaledTranslation  # noqa: E402
 
 from benchmark.cells import parse_spec  # noqa: E402
+from reports.figures.gridlines import share_grid  # noqa: E402
 from reports.naming import SCHEME_ORDER, scheme_name, scheme_sort_key  # noqa: E402
 
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">"]
@@ -131,6 +132,10 @@ def grid(rows: int, cols: int, width: float = 2.3, height: float = 1.8, legend_e
     if sharex is True:  # above the bottom row a shared x axis shows nothing (no labels, no x grid): not drawn,
         for ax in axes[:-1].ravel():  # which spares matplotlib making and measuring its ticks
             ax.xaxis.set_visible(False)
+    if sharey in (True, "row"):  # right of the first column a shared y axis shows only its grid lines
+        for row in axes:
+            for ax in row[1:]:
+                share_grid(ax, row[0])
     return fig, [list(r) for r in axes]
 
 
