@@ -19,7 +19,7 @@ from matplotlib.ticker import MaxNLocator
 
 from benchmark.cells import parse_spec
 from reports.figures.ink import Ink
-from reports.figures.style import DASHES, grid, handles, legend_below, save, scheme_styles
+from reports.figures.style import DASHES, grid, handles, legend_below, log_scale, save, scheme_styles
 from reports.naming import detector_sort_key, ordered, scheme_name, scheme_sort_key
 
 PANELS = [("loss", "training loss"), ("test_iou", "test IoU (%)"), ("label_iou", "training-label IoU (%)")]
@@ -111,7 +111,7 @@ def curves_figure(history: pd.DataFrame, folder: Path, name: str, title: str) ->
             ax.set_xlabel("epoch" if row == len(rows) - 1 else "")
             ax.set_ylabel(label if col == 0 else "")
             if y == "loss" and log_loss:
-                ax.set_yscale("log")
+                log_scale(ax, "y")
             if row == 0:
                 ax.set_title(detector)
     axes[-1][0].xaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))  # shared by every panel

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from reports.figures.ink import Ink
-from reports.figures.style import grid, handles, legend_below, save, scheme_styles
+from reports.figures.style import FA_UNIT, grid, handles, legend_below, log_scale, save, scheme_styles
 from reports.naming import dataset_sort_key, detector_sort_key, ordered
 
 TABLE_THRESHOLD = 0.5
@@ -41,8 +41,8 @@ def pdfa_figure(sweeps: pd.DataFrame, folder: Path, name: str, title: str) -> li
         for col, detector in enumerate(detectors):
             ax = axes[row][col]
             drawn = _curves(ax, means, (dataset, detector), styles)
-            ax.set_xscale("symlog", linthresh=1.0)
-            ax.set_xlabel(r"Fa ($\times10^{-6}$, symlog)" if row == len(datasets) - 1 else "")
+            log_scale(ax, "x", "symlog", linthresh=1.0)
+            ax.set_xlabel(f"Fa ({FA_UNIT}, symlog)" if row == len(datasets) - 1 else "")
             ax.set_ylabel(f"{dataset}\nPd (%)" if col == 0 else "")
             ax.set_title(detector if row == 0 else "")
             if not drawn:

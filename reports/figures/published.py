@@ -10,7 +10,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.lines import Line2D
 
-from reports.figures.style import MARKERS, grid, legend_below, save
+from reports.figures.style import MARKERS, grid, legend_below, log_scale, save
 from reports.naming import METRIC_LABELS
 
 METRICS = ["iou", "niou", "pd", "fa", "seconds_per_target"]
@@ -33,8 +33,8 @@ def published_figure(comparison: pd.DataFrame, folder: Path, name: str) -> list[
         low, high = float(np.nanmin(values)), float(np.nanmax(values))
         ax.plot([low, high], [low, high], color="grey", linewidth=0.8, linestyle="--")
         if metric == "fa" and high > 100 * max(low, 1e-3):
-            ax.set_xscale("symlog", linthresh=1.0)
-            ax.set_yscale("symlog", linthresh=1.0)
+            log_scale(ax, "x", "symlog", linthresh=1.0)
+            log_scale(ax, "y", "symlog", linthresh=1.0)
         ax.set_xlabel(f"published {LABELS[metric]}")
         ax.set_ylabel(f"ours {LABELS[metric]}")
         ax.set_title(LABELS[metric])
