@@ -25,21 +25,32 @@ from reports.naming import detector_sort_key, ordered, scheme_name, scheme_sort_
 PANELS = [("loss", "training loss"), ("test_iou", "test IoU (%)"), ("label_iou", "training-label IoU (%)")]
 
 
-def seed_stats(history: pd.DataFrame, series: list[str]) -> dict[tuple[str, str], pd.DataFrame]:
-    """(detector, method_spec) -> per-epoch mean, std and count of each series over seeds."""
-    stats = history.groupby(["detector", "method_spec", "epoch"], sort=True)[series].agg(["mean", "std", "count"])
-    return {key: part.droplevel([0, 1]) for key, part in stats.groupby(level=[0, 1], sort=False)}
+def seed_stats(history: pd.DataFrame, series: list[str]) -> dict[tuple[str, str], dict]:
+    """(detector, method_spec) -> {"epoch": epochs, series: (mean, std, count)} over seeds,
+    as numpy arrays: one ``groupby`` for the figure, split by position (indexing the
+    grouped frame per panel and series cost more than drawing the panels)."""
+    grouped = history.groupby(["detector", "method_spec", "epoch"], sort=True)[series]
+    means = grouped.mean()
+    mean, std, count = (frame.to_numpy(float) for frame in (means, grouped.std(), grouped.count()))
+    index = means.index
+    keys = list(zip(index.get_level_values(0), index.get_level_values(1)))
+    epochs = index.get_level_values(2).to_numpy()
+    starts = [i for i in range(len(keys)) if i == 0 or keys[i] != keys[i - 1]] + [len(keys)]
+    out = {}
+    for a, b in zip(starts, starts[1:]):
+        out[keys[a]] = {"epoch": epochs[a:b], **{y: (mean[a:b, j], std[a:b, j], count[a:b, j]) for j, y in enumerate(series)}}
+    return out
 
 
-def band(ink: Ink, stats: pd.DataFrame, y: str, style: dict, linestyle: str | None = None) -> bool:
+def band(ink: Ink, stats: dict, y: str, style: dict, linestyle: str | None = None) -> bool:
     """Mean over seeds as a line and mean ± std as a band (std only where 2+ seeds);
     False when the series has no value. Markers where a series has 12 points or fewer."""
-    mean, std, count = stats[(y, "mean")], stats[(y, "std")], stats[(y, "count")]
-    keep = count.to_numpy() > 0
+    mean, std, count = stats[y]
+    keep = count > 0
     if not keep.any():
         return False
-    epochs, mean, spread = stats.index.to_numpy()[keep], mean.to_numpy()[keep], std.to_numpy()[keep]
-    spread = np.where(count.to_numpy()[keep] >= 2, spread, np.nan)
+    epochs, mean, spread = stats["epoch"][keep], mean[keep], std[keep]
+    spread = np.where(count[keep] >= 2, spread, np.nan)
     ink.line(epochs, mean, style, linestyle=linestyle)
     if len(epochs) <= 12:
         ink.markers(epochs, mean, style, points=3)

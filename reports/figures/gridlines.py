@@ -24,13 +24,15 @@ class SharedGrid(LineCollection):
         super().__init__([], colors=rc["grid.color"], linewidths=rc["grid.linewidth"],
                          linestyles=rc["grid.linestyle"], alpha=rc["grid.alpha"], zorder=0.5,
                          transform=ax.get_yaxis_transform())
-        self._ax, self._source = ax, source
+        self._ax, self._source, self._ticks = ax, source, None
 
     def draw(self, renderer) -> None:
         low, high = sorted(self._ax.get_ylim())
         ticks = np.asarray(self._source.yaxis.get_majorticklocs(), float)
-        ticks = ticks[(ticks >= low - 1e-9 * abs(high - low)) & (ticks <= high + 1e-9 * abs(high - low))]
-        self.set_segments([[(0.0, y), (1.0, y)] for y in ticks])
+        ticks = tuple(ticks[(ticks >= low - 1e-9 * abs(high - low)) & (ticks <= high + 1e-9 * abs(high - low))])
+        if ticks != self._ticks:  # the PDF's draw usually finds the PNG's lines
+            self.set_segments([[(0.0, y), (1.0, y)] for y in ticks])
+            self._ticks = ticks
         super().draw(renderer)
 
 
