@@ -76,26 +76,27 @@ def seed_metrics(counts: np.ndarray, image_weights: np.ndarray, metric: str) -> 
     return _metric(sums, image_weights.sum(1, keepdims=True), metric)
 
 
-def _crossed_statistic(groups: np.ndarray, metrics: Sequence[str]):
+def _crossed_statistic(groups: np.ndarray, metrics: Sequence[str], dtype=np.float32):
     """statistic(seed indices, image indices) -> (G * len(metrics), B): for each of G
     variants (``groups``: (G, S, N, F)) and metric, the mean over the drawn seeds of each
     seed's metric on the drawn images. One resample serves every variant of a table, and
     one matrix product serves every metric.
 
-    The resampled sums are float32 (the product, most of a report's bootstrap time, is
+    Intervals resample in float32 (the product, most of a report's bootstrap time, is
     about twice as fast as in float64; integer sums below 2^24 stay exact): on the bench's
     Table 1 every endpoint is within 3e-5 of the half-width of float64's, against the
-    intervals' own Monte-Carlo error of ~3% of it at 2,000 resamples. ``seed_metrics``,
-    which gives the point values, stays float64."""
+    intervals' own Monte-Carlo error of ~3% of it at 2,000 resamples. Paired differences
+    stay float64 (rounding would turn near-ties into ties, counted half), and so does
+    ``seed_metrics``, which gives the point values."""
     g, s, n = groups.shape[:3]
-    columns = _columns(groups.reshape(g * s, n, groups.shape[3])).astype(np.float32)
+    columns = _columns(groups.reshape(g * s, n, groups.shape[3])).astype(dtype)
 
     def statistic(seed_idx: np.ndarray, image_idx: np.ndarray | None = None, axis: int = -1) -> np.ndarray:
         if image_idx is None:  # one seed: only images are drawn
             seed_idx, image_idx = np.zeros(np.shape(seed_idx)[:-1] + (1,), dtype=np.int64), seed_idx
         batch_shape = np.shape(image_idx)[:-1]
-        v = _weights(seed_idx, s, np.float32)[:, None, :]  # (B, 1, S)
-        w = _weights(image_idx, n, np.float32)
+        v = _weights(seed_idx, s, dtype)[:, None, :]  # (B, 1, S)
+        w = _weights(image_idx, n, dtype)
         sums = (w @ columns).reshape(len(w), g, s, -1)
         total = w.sum(1)[:, None, None]
         out = [((v * _metric(sums, total, m)).sum(2) / s).T for m in metrics]  # each (G, B)
@@ -202,7 +203,7 @@ class Paired:
 
 def _difference_statistic(a: np.ndarray, b: np.ndarray, metrics: Sequence[str]):
     """(M, B) mean(A) - mean(B) per metric on shared resamples of seeds and images."""
-    both = _crossed_statistic(np.stack([a, b]), metrics)
+    both = _crossed_statistic(np.stack([a, b]), metrics, np.float64)
     m = len(metrics)
 
     def statistic(*indices: np.ndarray, axis: int = -1) -> np.ndarray:
