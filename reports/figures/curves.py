@@ -109,7 +109,7 @@ def curves_figure(history: pd.DataFrame, folder: Path, name: str, title: str) ->
     entries, labels = handles(styles)
     if any(y == "parts" for y, _, _ in rows):
         entries, labels = entries + _part_handles(parts)[0], labels + _part_handles(parts)[1]
-    fig, axes = grid(len(rows), len(detectors), legend_entries=len(labels), sharex=True, sharey="row", wspace=0.12,
+    fig, axes = grid(len(rows), len(detectors), legend=labels, sharex=True, sharey="row", wspace=0.12,
                      title=title + " (bands: mean ± std over seeds)")
     log_loss = bool((history["loss"] > 0).all() and np.ptp(np.log10(history["loss"])) > 1.5)
     for col, detector in enumerate(detectors):

@@ -35,7 +35,7 @@ def pdfa_figure(sweeps: pd.DataFrame, folder: Path, name: str, title: str) -> li
     styles = scheme_styles(sweeps["method_spec"])
     grouped = sweeps.groupby(["dataset", "detector", "method_spec", "threshold"], sort=True)[["pd", "fa"]].mean()
     means = {k: part.droplevel([0, 1, 2]).reset_index() for k, part in grouped.groupby(level=[0, 1, 2], sort=False)}
-    fig, axes = grid(len(datasets), len(detectors), legend_entries=len(styles), height=2.0, sharex=True, sharey=True,
+    fig, axes = grid(len(datasets), len(detectors), legend=[s["label"] for s in styles.values()], height=2.0, sharex=True, sharey=True,
                      wspace=0.12, title=f"{title}: thresholds 0.05-0.95 at the last epoch (marker: 0.5), mean over seeds")
     for row, dataset in enumerate(datasets):
         for col, detector in enumerate(detectors):

@@ -22,7 +22,7 @@ def published_figure(comparison: pd.DataFrame, folder: Path, name: str) -> list[
     sources = list(dict.fromkeys(comparison["source"]))
     colours = dict(zip(sources, sns.color_palette("colorblind", len(sources))))
     markers = {s: MARKERS[i % len(MARKERS)] for i, s in enumerate(sources)}
-    fig, axes = grid(1, len(metrics), width=2.2, height=2.2, legend_entries=len(sources), left=0.6, wspace=0.4,
+    fig, axes = grid(1, len(metrics), width=2.2, height=2.2, legend=sources, left=0.6, wspace=0.4,
                      title="Ours vs published (dashed: equal); protocols differ, see the comparison table")
     for ax, metric in zip(axes[0], metrics):
         part = comparison[comparison["metric"] == metric]

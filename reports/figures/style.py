@@ -20,7 +20,7 @@ import colorsys
 import textwrap
 import zlib
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import matplotlib
 import numpy as np
@@ -34,6 +34,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator  # noqa: E
 from matplotlib.transforms import ScaledTranslation  # noqa: E402
 
 from benchmark.cells import parse_spec  # noqa: E402
+from reports.figures import legend as legend_grid  # noqa: E402
 from reports.figures.gridlines import share_grid  # noqa: E402
 from reports.naming import SCHEME_ORDER, scheme_name, scheme_sort_key  # noqa: E402
 
@@ -44,7 +45,6 @@ LEVELS = [0.22, 0.72, 0.45, 0.82, 0.33, 0.6, 0.15, 0.52]  # lightness of a schem
 FA_UNIT = "×10⁻⁶"  # Unicode, not mathtext: parsing TeX-like labels was ~1 s of a report (pyparsing)
 PNG_COMPRESSION = 1  # zlib level: 6 (PIL's default) made files ~15% smaller for ~3x the encoding time
 DPI = 120  # the PNG's resolution (7-pt text about 12 px tall); the PDF is vector
-LEGEND_ROW = 0.2  # inches per legend row
 TITLE = 0.6  # inches above the axes for the figure's and the panels' titles
 XLABEL_DROP = 0.21  # inches from the axes' bottom to an x label's top (below 6-pt tick labels)
 YLABEL_LEFT = 0.33  # inches from the axes' left to a y label (beside 4-5 character tick labels)
@@ -121,28 +121,19 @@ def handles(styles: dict[str, dict]) -> tuple[list, list[str]]:
     return entries, [s["label"] for s in styles.values()]
 
 
-LEGEND_ENTRY = 1.7  # inches per legend column
-
-
-def legend_columns(fig) -> int:
-    return max(1, int(fig.get_figwidth() // LEGEND_ENTRY))
-
-
 def wrap(text: str, inches: float, points: float = 8) -> list[str]:
     """Lines of ``text`` that fit ``inches`` at ``points`` (about 0.55 em per character)."""
     return textwrap.wrap(text, max(12, int(inches * 72 / (0.55 * points)))) or [""]
 
 
-def grid(rows: int, cols: int, width: float = 2.3, height: float = 1.8, legend_entries: int = 0,
+def grid(rows: int, cols: int, width: float = 2.3, height: float = 1.8, legend: Sequence[str] = (),
          sharex: bool | str = False, sharey: bool | str = False, left: float = 0.6, wspace: float = 0.35,
          below: float = 0.45, title: str = ""):
     """A figure of rows x cols panels of ``width`` x ``height`` inches, with room for its
     ``title`` (wrapped to the width), ``below`` inches for tick labels and a legend of
-    ``legend_entries`` entries."""
+    the labels ``legend``."""
     fig_w = left + 0.15 + width * cols
-    columns = max(1, int(fig_w // LEGEND_ENTRY))
-    legend_rows = -(-legend_entries // columns) if legend_entries else 0
-    bottom = below + LEGEND_ROW * legend_rows
+    bottom = below + legend_grid.ROW * legend_grid.shape(fig_w, list(legend))[1]
     lines = wrap(title, fig_w - 0.2)
     top = TITLE + 0.15 * (len(lines) - 1)
     fig_h = top + bottom + height * rows
@@ -172,9 +163,8 @@ def fixed_label_offsets(fig, ax, below: float = XLABEL_DROP, left: float = YLABE
 
 
 def legend_below(fig, entries: list, labels: list[str]) -> None:
-    if labels:
-        fig.legend(entries, labels, loc="lower center", ncol=min(legend_columns(fig), len(labels)), frameon=False,
-                   bbox_to_anchor=(0.5, 0.0))
+    """One legend under the panels, in the room ``grid`` left for ``labels``."""
+    legend_grid.draw(fig, entries, labels)
 
 
 def save(fig, folder: Path, name: str) -> list[Path]:
