@@ -18,6 +18,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from benchmark.cells import parse_spec
+from reports.figures.grouped import runs
 from reports.figures.ink import Ink
 from reports.figures.style import DASHES, grid, handles, legend_below, log_scale, save, scheme_styles
 from reports.naming import detector_sort_key, ordered, scheme_name, scheme_sort_key
@@ -32,14 +33,9 @@ def seed_stats(history: pd.DataFrame, series: list[str]) -> dict[tuple[str, str]
     grouped = history.groupby(["detector", "method_spec", "epoch"], sort=True)[series]
     means = grouped.mean()
     mean, std, count = (frame.to_numpy(float) for frame in (means, grouped.std(), grouped.count()))
-    index = means.index
-    keys = list(zip(index.get_level_values(0), index.get_level_values(1)))
-    epochs = index.get_level_values(2).to_numpy()
-    starts = [i for i in range(len(keys)) if i == 0 or keys[i] != keys[i - 1]] + [len(keys)]
-    out = {}
-    for a, b in zip(starts, starts[1:]):
-        out[keys[a]] = {"epoch": epochs[a:b], **{y: (mean[a:b, j], std[a:b, j], count[a:b, j]) for j, y in enumerate(series)}}
-    return out
+    epochs = means.index.get_level_values(2).to_numpy()
+    return {key: {"epoch": epochs[rows], **{y: (mean[rows, j], std[rows, j], count[rows, j]) for j, y in enumerate(series)}}
+            for key, rows in runs(means.index, 2)}
 
 
 def band(ink: Ink, stats: dict, y: str, style: dict, linestyle: str | None = None) -> bool:
