@@ -7,8 +7,10 @@ Reads records only; never imports torch.
 
 from __future__ import annotations
 
+import gc
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import pandas as pd
 
@@ -99,13 +101,37 @@ def write_report(records: Sequence[dict], out: Path, selection: str = "last",
                  results_root: Path | Sequence[Path] | None = None,
                  pair: Sequence[str] | None = None, figures: bool = True, pdf: bool = True) -> Report:
     """Tables, figures, index.md and (with a LaTeX engine) report.pdf under ``out``."""
-    from reports import document
-
     out = Path(out)
     report = Report(out)
     _clear(out)
-    with report.stage("frames"):
-        frames = Frames.of(records)
+    with frozen_heap():  # the records
+        with report.stage("frames"):
+            frames = Frames.of(records)
+        gc.freeze()  # and the frames
+        _write(report, frames, selection, results_root, pair, figures, pdf)
+    return report
+
+
+@contextmanager
+def frozen_heap() -> Iterator[None]:
+    """The records and frames live through the whole report: moved out of the cyclic
+    collector's reach (``gc.freeze``), its ~500 collections while matplotlib allocates
+    no longer walk them each time (~2 s of a 1,000-record report's figures)."""
+    threshold = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(50_000, *threshold[1:])  # and a young collection per 50,000 allocations, not per 700
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        gc.unfreeze()
+
+
+def _write(report: Report, frames: Frames, selection: str, results_root, pair, figures: bool, pdf: bool) -> None:
+    """Tables, comparisons, figures, index.md and report.pdf from the frames."""
+    from reports import document
+
+    out = report.out
     with report.stage("tables (with bootstrap intervals)"):
         report.tables = training_tables(frames, selection)
         report.tables += label_tables(frames, {t.name for t in report.tables})
@@ -124,7 +150,6 @@ def write_report(records: Sequence[dict], out: Path, selection: str = "last",
     if pdf:
         with report.stage("report.pdf"):
             document.write_pdf(report)
-    return report
 
 
 def terminal_summary(report: Report) -> str:

@@ -171,9 +171,12 @@ def compare(summaries: dict[str, pd.DataFrame], labels_summary: pd.DataFrame | N
         sources.append(("-", labels_summary.assign(subset="all"), True))
     rows = []
     for selection, summary, label_quality in sources:
-        for pair in _candidates(published, summary, label_quality).to_dict("records"):
-            wanted = pair["selection_pub"] if pair["selection_pub"] in ("best", "last") else "best"
-            if (not label_quality and wanted != selection) or pd.isna(pair.get(pair["metric_pub"])):
+        pairs = _candidates(published, summary, label_quality)
+        if not label_quality and len(pairs):  # filtered before ``to_dict``, the slow part
+            wanted = pairs["selection_pub"].where(pairs["selection_pub"].isin(["best", "last"]), "best")
+            pairs = pairs[wanted == selection]
+        for pair in pairs.to_dict("records"):
+            if pd.isna(pair.get(pair["metric_pub"])):
                 continue
             rows.append(_row(pair, selection, by_source[pair["source_pub"]], label_quality))
     return pd.DataFrame(rows)

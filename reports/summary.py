@@ -22,7 +22,7 @@ def _group_counts(group: pd.DataFrame, counts: Mapping[str, ImageCounts], subset
     same test images; otherwise None (seed-only bootstrap)."""
     if group["test_fingerprint"].nunique(dropna=False) != 1:
         return None
-    found = [counts.get(k) for k in group.sort_values("seed")["key"]]
+    found = [counts.get(k) for k in group["key"]]  # rows come sorted by seed (``_intervals``)
     if any(c is None for c in found):
         return None
     arrays = [c.only(subset).counts for c in found]
@@ -46,6 +46,7 @@ def _aggregate(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def _intervals(out: pd.DataFrame, rows: pd.DataFrame, counts: Mapping[str, ImageCounts], rng) -> pd.DataFrame:
+    rows = rows.sort_values("seed", kind="stable")  # once, not per group
     groups = {name: g for name, g in rows.groupby(["variant", "subset"], sort=False)}
     crossed, crossed_at, seed_only_at = [], [], []
     for i, (variant, subset) in enumerate(zip(out["variant"], out["subset"])):
@@ -62,7 +63,7 @@ def _intervals(out: pd.DataFrame, rows: pd.DataFrame, counts: Mapping[str, Image
         for m in METRICS:
             lows[m][i], highs[m][i], how[i] = found[m].low, found[m].high, found[m].method
     for m in METRICS:
-        values = [groups[(out.at[i, "variant"], out.at[i, "subset"])].sort_values("seed")[m].tolist() for i in seed_only_at]
+        values = [groups[(out.at[i, "variant"], out.at[i, "subset"])][m].tolist() for i in seed_only_at]
         for i, found in zip(seed_only_at, stats.seed_intervals(values, rng)):
             lows[m][i], highs[m][i] = found.low, found.high
             if found.method != "none":

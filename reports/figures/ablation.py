@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from reports.figures.ink import Ink
-from reports.figures.style import grid, save, scheme_styles
+from reports.figures.style import FA_UNIT, grid, save, scheme_styles
 from benchmark.cells import parse_spec
 from reports.naming import METRIC_LABELS, scheme_name, scheme_sort_key
 
@@ -51,6 +51,6 @@ def ablation_figure(rows: pd.DataFrame, folder: Path, name: str, title: str, met
             pad = 0.15 * (high - low) if high > low else 1.0
             ax.set_ylim(max(0.0, low - pad) if metric != "fa" else 0.0, high + pad)
         ax.set_xticks(range(len(specs)), labels, rotation=50, ha="right", rotation_mode="anchor")
-        ax.set_ylabel(METRIC_LABELS[metric] + (r" ($\times10^{-6}$)" if metric == "fa" else " (%)"))
+        ax.set_ylabel(METRIC_LABELS[metric] + (f" ({FA_UNIT})" if metric == "fa" else " (%)"))
         ax.set_title(METRIC_LABELS[metric] + (" (lower is better)" if metric == "fa" else ""))
     return save(fig, folder, name)

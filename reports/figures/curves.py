@@ -18,28 +18,35 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from benchmark.cells import parse_spec
+from reports.figures.grouped import runs
 from reports.figures.ink import Ink
-from reports.figures.style import DASHES, grid, handles, legend_below, save, scheme_styles
+from reports.figures.style import DASHES, grid, handles, legend_below, log_scale, save, scheme_styles
 from reports.naming import detector_sort_key, ordered, scheme_name, scheme_sort_key
 
 PANELS = [("loss", "training loss"), ("test_iou", "test IoU (%)"), ("label_iou", "training-label IoU (%)")]
 
 
-def seed_stats(history: pd.DataFrame, series: list[str]) -> dict[tuple[str, str], pd.DataFrame]:
-    """(detector, method_spec) -> per-epoch mean, std and count of each series over seeds."""
-    stats = history.groupby(["detector", "method_spec", "epoch"], sort=True)[series].agg(["mean", "std", "count"])
-    return {key: part.droplevel([0, 1]) for key, part in stats.groupby(level=[0, 1], sort=False)}
+def seed_stats(history: pd.DataFrame, series: list[str]) -> dict[tuple[str, str], dict]:
+    """(detector, method_spec) -> {"epoch": epochs, series: (mean, std, count)} over seeds,
+    as numpy arrays: one ``groupby`` for the figure, split by position (indexing the
+    grouped frame per panel and series cost more than drawing the panels)."""
+    grouped = history.groupby(["detector", "method_spec", "epoch"], sort=True)[series]
+    means = grouped.mean()
+    mean, std, count = (frame.to_numpy(float) for frame in (means, grouped.std(), grouped.count()))
+    epochs = means.index.get_level_values(2).to_numpy()
+    return {key: {"epoch": epochs[rows], **{y: (mean[rows, j], std[rows, j], count[rows, j]) for j, y in enumerate(series)}}
+            for key, rows in runs(means.index, 2)}
 
 
-def band(ink: Ink, stats: pd.DataFrame, y: str, style: dict, linestyle: str | None = None) -> bool:
+def band(ink: Ink, stats: dict, y: str, style: dict, linestyle: str | None = None) -> bool:
     """Mean over seeds as a line and mean ± std as a band (std only where 2+ seeds);
     False when the series has no value. Markers where a series has 12 points or fewer."""
-    mean, std, count = stats[(y, "mean")], stats[(y, "std")], stats[(y, "count")]
-    keep = count.to_numpy() > 0
+    mean, std, count = stats[y]
+    keep = count > 0
     if not keep.any():
         return False
-    epochs, mean, spread = stats.index.to_numpy()[keep], mean.to_numpy()[keep], std.to_numpy()[keep]
-    spread = np.where(count.to_numpy()[keep] >= 2, spread, np.nan)
+    epochs, mean, spread = stats["epoch"][keep], mean[keep], std[keep]
+    spread = np.where(count[keep] >= 2, spread, np.nan)
     ink.line(epochs, mean, style, linestyle=linestyle)
     if len(epochs) <= 12:
         ink.markers(epochs, mean, style, points=3)
@@ -98,7 +105,7 @@ def curves_figure(history: pd.DataFrame, folder: Path, name: str, title: str) ->
     entries, labels = handles(styles)
     if any(y == "parts" for y, _, _ in rows):
         entries, labels = entries + _part_handles(parts)[0], labels + _part_handles(parts)[1]
-    fig, axes = grid(len(rows), len(detectors), legend_entries=len(labels), sharex=True, sharey="row", wspace=0.12,
+    fig, axes = grid(len(rows), len(detectors), legend=labels, sharex=True, sharey="row", wspace=0.12,
                      title=title + " (bands: mean ± std over seeds)")
     log_loss = bool((history["loss"] > 0).all() and np.ptp(np.log10(history["loss"])) > 1.5)
     for col, detector in enumerate(detectors):
@@ -111,7 +118,7 @@ def curves_figure(history: pd.DataFrame, folder: Path, name: str, title: str) ->
             ax.set_xlabel("epoch" if row == len(rows) - 1 else "")
             ax.set_ylabel(label if col == 0 else "")
             if y == "loss" and log_loss:
-                ax.set_yscale("log")
+                log_scale(ax, "y")
             if row == 0:
                 ax.set_title(detector)
     axes[-1][0].xaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))  # shared by every panel

@@ -10,6 +10,7 @@ whatever its number of schemes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 from matplotlib.colors import to_rgb
@@ -22,7 +23,9 @@ LINE_WIDTH = 1.2
 MARKER_POINTS = 3.5  # marker size in points (Line2D's markersize)
 
 
+@lru_cache(maxsize=None)
 def marker_path(marker: str):
+    """The unit path of a marker (cached: a figure's ~10,000 markers share a dozen shapes)."""
     style = MarkerStyle(marker)
     return style.get_path().transformed(style.get_transform())
 

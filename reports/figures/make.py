@@ -70,14 +70,15 @@ def _manifest(roots: list[Path], suite: str, key: str) -> tuple[Path, list[dict]
 
 
 def _qualitative(frames: Frames, folder: Path, selection: str, roots: list[Path]) -> list[tuple[str, Path]]:
-    rows = done(frames.tidy, selection, "all").sort_values("seed")
+    rows = done(frames.tidy, selection, "all").sort_values(["suite", "dataset", "detector", "seed"], kind="stable")
+    first = rows.drop_duplicates(["suite", "dataset", "detector", "method_spec"])  # each scheme's lowest seed
+    blocks: dict[tuple, dict[str, str]] = {}
+    for suite, dataset, detector, spec, key in first[["suite", "dataset", "detector", "method_spec", "key"]].itertuples(
+            index=False):
+        blocks.setdefault((suite, dataset, detector), {})[spec] = key
     out = []
-    for (suite, dataset, detector), part in rows.groupby(["suite", "dataset", "detector"], sort=True):
-        manifests = {}
-        for spec, group in part.groupby("method_spec", sort=False):
-            found = _manifest(roots, suite, group.iloc[0]["key"])
-            if found:
-                manifests[spec] = found
+    for (suite, dataset, detector), keys in blocks.items():
+        manifests = {spec: found for spec, key in keys.items() if (found := _manifest(roots, suite, key))}
         if not manifests:
             continue
         title = f"{detector}, {dataset} (suite {suite})"

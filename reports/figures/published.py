@@ -10,7 +10,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.lines import Line2D
 
-from reports.figures.style import MARKERS, grid, legend_below, save
+from reports.figures.style import MARKERS, grid, legend_below, log_scale, save
 from reports.naming import METRIC_LABELS
 
 METRICS = ["iou", "niou", "pd", "fa", "seconds_per_target"]
@@ -22,7 +22,7 @@ def published_figure(comparison: pd.DataFrame, folder: Path, name: str) -> list[
     sources = list(dict.fromkeys(comparison["source"]))
     colours = dict(zip(sources, sns.color_palette("colorblind", len(sources))))
     markers = {s: MARKERS[i % len(MARKERS)] for i, s in enumerate(sources)}
-    fig, axes = grid(1, len(metrics), width=2.2, height=2.2, legend_entries=len(sources), left=0.6, wspace=0.4,
+    fig, axes = grid(1, len(metrics), width=2.2, height=2.2, legend=sources, left=0.6, wspace=0.4,
                      title="Ours vs published (dashed: equal); protocols differ, see the comparison table")
     for ax, metric in zip(axes[0], metrics):
         part = comparison[comparison["metric"] == metric]
@@ -33,8 +33,8 @@ def published_figure(comparison: pd.DataFrame, folder: Path, name: str) -> list[
         low, high = float(np.nanmin(values)), float(np.nanmax(values))
         ax.plot([low, high], [low, high], color="grey", linewidth=0.8, linestyle="--")
         if metric == "fa" and high > 100 * max(low, 1e-3):
-            ax.set_xscale("symlog", linthresh=1.0)
-            ax.set_yscale("symlog", linthresh=1.0)
+            log_scale(ax, "x", "symlog", linthresh=1.0)
+            log_scale(ax, "y", "symlog", linthresh=1.0)
         ax.set_xlabel(f"published {LABELS[metric]}")
         ax.set_ylabel(f"ours {LABELS[metric]}")
         ax.set_title(LABELS[metric])

@@ -20,27 +20,31 @@ import colorsys
 import textwrap
 import zlib
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")  # headless: reports run on servers and in CI
 
 import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator  # noqa: E402
 from matplotlib.transforms import ScaledTranslation  # noqa: E402
 
 from benchmark.cells import parse_spec  # noqa: E402
+from reports.figures import legend as legend_grid  # noqa: E402
+from reports.figures.gridlines import share_grid  # noqa: E402
 from reports.naming import SCHEME_ORDER, scheme_name, scheme_sort_key  # noqa: E402
 
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">"]
 DASHES = ["-", "--", "-.", ":"]
 PALETTE = [tuple(c) for c in sns.color_palette("colorblind", 10)]
 LEVELS = [0.22, 0.72, 0.45, 0.82, 0.33, 0.6, 0.15, 0.52]  # lightness of a scheme's variants, in turn
+FA_UNIT = "×10⁻⁶"  # Unicode, not mathtext: parsing TeX-like labels was ~1 s of a report (pyparsing)
+PNG_COMPRESSION = 1  # zlib level: 6 (PIL's default) made files ~15% smaller for ~3x the encoding time
 DPI = 120  # the PNG's resolution (7-pt text about 12 px tall); the PDF is vector
-LEGEND_ROW = 0.2  # inches per legend row
 TITLE = 0.6  # inches above the axes for the figure's and the panels' titles
 XLABEL_DROP = 0.21  # inches from the axes' bottom to an x label's top (below 6-pt tick labels)
 YLABEL_LEFT = 0.33  # inches from the axes' left to a y label (beside 4-5 character tick labels)
@@ -52,6 +56,28 @@ def apply_style() -> None:
                          "ytick.labelsize": 6, "legend.fontsize": 7,
                          "axes.titley": 1.0,  # a fixed title height: no measuring of every panel's ticks
                          "axes.grid.axis": "y"})
+
+
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def power_label(value: float, _position=None) -> str:
+    """A log-axis tick as ``10³`` in Unicode (matplotlib's default writes mathtext)."""
+    if value == 0:
+        return "0"
+    exponent = np.log10(abs(value))
+    if np.isclose(exponent, round(exponent)):
+        return ("−" if value < 0 else "") + "10" + str(int(round(exponent))).translate(_SUPERSCRIPT)
+    return f"{value:g}"
+
+
+def log_scale(ax, axis: str = "y", kind: str = "log", **options) -> None:
+    """A log or symlog scale whose tick labels are Unicode powers of ten, without minor
+    ticks (the style draws no tick marks and no minor grid, so they would show nothing)."""
+    (ax.set_yscale if axis == "y" else ax.set_xscale)(kind, **options)
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    target.set_major_formatter(FuncFormatter(power_label))
+    target.set_minor_locator(NullLocator())
 
 
 def scheme_colour(method: str) -> tuple[float, float, float]:
@@ -95,28 +121,19 @@ def handles(styles: dict[str, dict]) -> tuple[list, list[str]]:
     return entries, [s["label"] for s in styles.values()]
 
 
-LEGEND_ENTRY = 1.7  # inches per legend column
-
-
-def legend_columns(fig) -> int:
-    return max(1, int(fig.get_figwidth() // LEGEND_ENTRY))
-
-
 def wrap(text: str, inches: float, points: float = 8) -> list[str]:
     """Lines of ``text`` that fit ``inches`` at ``points`` (about 0.55 em per character)."""
     return textwrap.wrap(text, max(12, int(inches * 72 / (0.55 * points)))) or [""]
 
 
-def grid(rows: int, cols: int, width: float = 2.3, height: float = 1.8, legend_entries: int = 0,
+def grid(rows: int, cols: int, width: float = 2.3, height: float = 1.8, legend: Sequence[str] = (),
          sharex: bool | str = False, sharey: bool | str = False, left: float = 0.6, wspace: float = 0.35,
          below: float = 0.45, title: str = ""):
     """A figure of rows x cols panels of ``width`` x ``height`` inches, with room for its
     ``title`` (wrapped to the width), ``below`` inches for tick labels and a legend of
-    ``legend_entries`` entries."""
+    the labels ``legend``."""
     fig_w = left + 0.15 + width * cols
-    columns = max(1, int(fig_w // LEGEND_ENTRY))
-    legend_rows = -(-legend_entries // columns) if legend_entries else 0
-    bottom = below + LEGEND_ROW * legend_rows
+    bottom = below + legend_grid.ROW * legend_grid.shape(fig_w, list(legend))[1]
     lines = wrap(title, fig_w - 0.2)
     top = TITLE + 0.15 * (len(lines) - 1)
     fig_h = top + bottom + height * rows
@@ -131,6 +148,10 @@ def grid(rows: int, cols: int, width: float = 2.3, height: float = 1.8, legend_e
     if sharex is True:  # above the bottom row a shared x axis shows nothing (no labels, no x grid): not drawn,
         for ax in axes[:-1].ravel():  # which spares matplotlib making and measuring its ticks
             ax.xaxis.set_visible(False)
+    if sharey in (True, "row"):  # right of the first column a shared y axis shows only its grid lines
+        for row in axes:
+            for ax in row[1:]:
+                share_grid(ax, row[0])
     return fig, [list(r) for r in axes]
 
 
@@ -142,9 +163,8 @@ def fixed_label_offsets(fig, ax, below: float = XLABEL_DROP, left: float = YLABE
 
 
 def legend_below(fig, entries: list, labels: list[str]) -> None:
-    if labels:
-        fig.legend(entries, labels, loc="lower center", ncol=min(legend_columns(fig), len(labels)), frameon=False,
-                   bbox_to_anchor=(0.5, 0.0))
+    """One legend under the panels, in the room ``grid`` left for ``labels``."""
+    legend_grid.draw(fig, entries, labels)
 
 
 def save(fig, folder: Path, name: str) -> list[Path]:
@@ -152,7 +172,7 @@ def save(fig, folder: Path, name: str) -> list[Path]:
     LaTeX: a raster PDF would halve the figure time but print blurred); the figure is closed."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{name}.png", folder / f"{name}.pdf"]
-    fig.savefig(paths[0], dpi=DPI)
+    fig.savefig(paths[0], dpi=DPI, pil_kwargs={"compress_level": PNG_COMPRESSION})
     fig.savefig(paths[1])
     plt.close(fig)
     return paths
