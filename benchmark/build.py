@@ -151,7 +151,7 @@ def build(rc: ResolvedCell, workdir: Path, device: str | None = None, data_root:
     scheduler = make_scheduler(optimizer, profile)
     built = Built(rc, on, train, test, norm, model, parts, optimizer, optimizers, scheduler, ctx, training)
     ctx.predict, ctx.predict_features, ctx.batches = built.predict_train, built.predict_train_features, built.batches
-    ctx.optimizers = optimizers
+    ctx.optimizers, ctx.optimizer = optimizers, optimizer
     return built
 
 

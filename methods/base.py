@@ -86,6 +86,7 @@ class MethodContext:
     model: nn.Module | None = None  # the detector (in-training methods read its features, copy it)
     parts: dict[str, nn.Module] = field(default_factory=dict)  # the method's own modules, on the device
     optimizers: dict[str, torch.optim.Optimizer] = field(default_factory=dict)  # parts' own (outer steps in end_epoch)
+    optimizer: torch.optim.Optimizer | None = None  # the detector's (a method that restarts the detector clears its state)
     feature_channels: int | None = None  # of ``DetectorOutput.features`` at this cell's width
     feature_stride: int = 1  # input pixels per feature pixel
     train_indices: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # samples the epochs draw from

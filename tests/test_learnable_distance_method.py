@@ -47,7 +47,8 @@ def context(samples: list[Sample], features: list[np.ndarray] | None = None, epo
 
 # options and schedule -------------------------------------------------------------------
 @pytest.mark.parametrize("spec", ["learnable_distance[distance=manhattan]", "learnable_distance[rounds=4]",
-                                  "learnable_distance[warmup=0]", "learnable_distance[refresh=0]"])
+                                  "learnable_distance[warmup=0]", "learnable_distance[refresh=0]",
+                                  "learnable_distance[stage2_features=live]"])  # restart=on needs the frozen warm-up features
 def test_bad_options_are_config_errors(spec: str) -> None:
     with pytest.raises(ConfigError, match="learnable_distance"):
         method(spec)
@@ -80,7 +81,7 @@ def _out_and_batch(seed: int = 0) -> tuple[DetectorOutput, dict[str, torch.Tenso
 
 def test_stage_one_trains_the_branch_alone_and_stage_two_adds_the_detector() -> None:
     # live stage-2 features: the loss's composition is the point here (the frozen snapshot has its own tests below)
-    m = method("learnable_distance[warmup=2,stage2_features=live]")
+    m = method("learnable_distance[warmup=2,stage2_features=live,restart=off]")
     torch.manual_seed(0)
     m.build_parts(context([], channels=3))
     ctx = context([], channels=3)
@@ -284,7 +285,7 @@ def test_stage_two_labels_come_from_the_detector_frozen_at_the_warmups_end() -> 
     out = model(image)
     torch.testing.assert_close(m.branch_features(out, {"image": image}, epoch=2), before)
     assert not torch.allclose(out.features, before)
-    live = method("learnable_distance[warmup=2,refresh=1,dim=8,stage2_features=live]")
+    live = method("learnable_distance[warmup=2,refresh=1,dim=8,stage2_features=live,restart=off]")
     torch.manual_seed(0)
     ctx = _live_context(samples, _Conv())
     live.build_parts(ctx)
@@ -299,7 +300,7 @@ def test_stage_two_labels_come_from_the_detector_frozen_at_the_warmups_end() -> 
 
 
 def test_detached_stage_two_features_carry_no_gradient_from_the_branch() -> None:
-    m = method("learnable_distance[warmup=1,stage2_features=detached]")
+    m = method("learnable_distance[warmup=1,stage2_features=detached,restart=off]")
     torch.manual_seed(0)
     m.build_parts(context([], channels=3))
     out, batch = _out_and_batch()
@@ -312,3 +313,38 @@ def test_detached_stage_two_features_carry_no_gradient_from_the_branch() -> None
     total, parts = m.loss(out, batch, ctx)
     total.backward()
     assert out.features.grad is None or float(out.features.grad.abs().sum()) == 0.0
+
+
+@pytest.mark.parametrize("restart", ["on", "off"])
+def test_stage_two_restarts_the_detector_from_its_initial_weights(restart: str) -> None:
+    """restart=on: after the warm-up's last epoch the detector holds its weights from before
+    any step and its optimizer no state (the warm-up's moments); restart=off keeps both."""
+    rng = np.random.default_rng(0)
+    samples = [Sample("s", "", rng.integers(0, 255, (32, 32)).astype(np.uint8), None, np.array([[15, 16]], np.int32),
+                      np.array([[15, 16]], np.int32))]
+    torch.manual_seed(0)
+    model = _Conv()
+    initial = {k: v.clone() for k, v in model.state_dict().items()}
+    m = method(f"learnable_distance[warmup=2,refresh=1,dim=8,restart={restart}]")
+    ctx = _live_context(samples, model)
+    m.build_parts(ctx)
+    m.setup(ctx)
+    ctx.optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
+    image = torch.from_numpy(samples[0].image.astype(np.float32))[None, None]
+    model(image).logits.mean().backward()
+    ctx.optimizer.step()  # the warm-up moved the detector and filled Adam's moments
+    trained = {k: v.clone() for k, v in model.state_dict().items()}
+    ctx.epoch = 0
+    m.end_epoch(0, ctx)  # not the warm-up's last epoch: nothing restarts
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in trained.items())
+    ctx.epoch = 1
+    m.end_epoch(1, ctx)
+    after = model.state_dict()
+    snapshot = m.snapshot.state_dict()
+    assert all(torch.equal(snapshot[k], v) for k, v in trained.items())  # stage 2's features: the warm-up's, either way
+    if restart == "on":
+        assert all(torch.equal(after[k], v) for k, v in initial.items())
+        assert len(ctx.optimizer.state) == 0
+    else:
+        assert all(torch.equal(after[k], v) for k, v in trained.items())
+        assert len(ctx.optimizer.state) > 0
