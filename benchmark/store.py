@@ -181,6 +181,7 @@ def records_frame(records: Iterable[Record]):
             "protocol_version": config.get("protocol_version"),
             "status": r.get("status"),
             "privileged": r.get("method", {}).get("privileged"),
+            "caveats": " ".join(r.get("method", {}).get("caveats") or []) or None,
             "git_commit": r.get("provenance", {}).get("git_commit"),
             "device": r.get("provenance", {}).get("device"),
             "train_seconds": r.get("timing", {}).get("train_seconds"),

@@ -111,6 +111,7 @@ class Method:
     protocol: ClassVar[str] = ""  # which paper/code version this follows, for every record
     label_types: ClassVar[tuple[str, ...]] = ("centroid", "coarse")
     privileged: ClassVar[bool] = False  # reads full training masks (may depend on options: MCLC's prior)
+    caveats: ClassVar[tuple[str, ...]] = ()  # what a reader of this scheme's numbers must know: printed under its tables
     defaults: ClassVar[dict[str, Any]] = {}
     cache_initial_labels: ClassVar[bool] = False  # expensive offline labels: cache by content key
     labels_version: ClassVar[str] = "1"  # bump when initial_labels' output changes
@@ -237,6 +238,7 @@ class Method:
             "options": dict(self.options),
             "protocol": self.protocol,
             "privileged": self.privileged,
+            "caveats": list(self.caveats),
         }
 
 

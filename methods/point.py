@@ -21,6 +21,9 @@ class Point(Method):
     name = "point"
     description = "naive point supervision: the point labels as targets, LESPS's focal loss"
     protocol = "LESPS @9292bba5 without label evolution: Gaussian focal loss, outputs summed, 1-channel input, plain random crops"
+    caveats = ("its Pd is capped, not only low: under LESPS's flips and transposes a floored-centroid label lies on one of 1, 2 or 4 "
+               "pixels at random, where a detector that generalizes peaks at about 1, 0.50 or 0.40, so only targets of the first kind "
+               "pass the 0.5 threshold unless long training overfits (docs/fidelity.md, 1.1; LESPS's Pd 89 took ~42,000 steps)",)
 
     def output_loss(self, logits: torch.Tensor, batch: dict[str, torch.Tensor], ctx: MethodContext) -> torch.Tensor:
         return losses.gaussian_focal(logits, batch["label"])

@@ -147,6 +147,7 @@ def comparison_table(summary: pd.DataFrame, name: str, caption: str, selection: 
         privileged[i] = privileged[i] or bool(r["privileged"])
     detectors = list(dict.fromkeys(k[0] for k in order))
     detector_labels, schemes, notes = _labels(order, by_detector, show_labels)
+    notes += caveat_notes(summary)
     if by_detector:
         rows = [(detector_labels[k[0]], scheme) for k, scheme in zip(order, schemes)]
         levels, blocks = ["Detector", "Scheme"], [detectors.index(k[0]) for k in order]
@@ -155,6 +156,15 @@ def comparison_table(summary: pd.DataFrame, name: str, caption: str, selection: 
         levels, blocks = ["Scheme"], [0] * len(order)
     kinds = set(summary["interval"].dropna()) if "interval" in summary else set()
     return Table(name, caption, levels, rows, groups, MAIN_METRICS, frames, privileged, blocks, selection, notes, kinds)
+
+
+def caveat_notes(summary: pd.DataFrame) -> list[str]:
+    """One sentence per scheme whose records carry caveats (``Method.caveats``): a number
+    that is low for a known reason says so under the table that prints it."""
+    if "caveats" not in summary:
+        return []
+    found = summary.dropna(subset=["caveats"]).drop_duplicates(["method", "caveats"])
+    return [f"{scheme_name(m)}: {c}." for m, c in zip(found["method"], found["caveats"])]
 
 
 def ablation_groups(summary: pd.DataFrame) -> dict[tuple[str, str, str, str], pd.DataFrame]:

@@ -13,7 +13,7 @@ from reports import stats
 from reports.frames import ImageCounts, done
 
 IDENTITY = ["variant", "suite", "detector", "method", "method_spec", "options", "dataset", "labels", "profile",
-            "profile_changes", "protocol_version", "max_test_images", "privileged"]  # those present
+            "profile_changes", "protocol_version", "max_test_images", "privileged", "caveats"]  # those present
 METRICS = list(METRIC_NAMES)
 
 

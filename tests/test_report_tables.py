@@ -159,3 +159,18 @@ def test_the_summary_lists_schemes_in_the_papers_order_not_alphabetically() -> N
              **{m: 1.0 for m in METRIC_COLUMNS}, **{d: "x" for d in DESCRIBE}, "method_spec": spec} for spec in specs]
     order = summarize(pd.DataFrame(rows))["method_spec"].tolist()
     assert order == ["full", "point", "lesps", "lesps[f=2]", "pal", "mclc", "com", "zeta"]
+
+
+def test_a_schemes_caveats_are_printed_under_the_table_once() -> None:
+    """A number low for a known reason (naive points' flip ceiling) says so where it is printed."""
+    from methods.point import Point
+
+    flagged = [record("point", s, 10.0 + s, 9.0) for s in (0, 1)]
+    for r in flagged:
+        r["method"]["caveats"] = list(Point.caveats)
+    table, _ = table_of([record("lesps", 0, 60.0, 19.0), *flagged])
+    said = [n for n in table.notes if "floored-centroid" in n]
+    assert len(said) == 1 and said[0].startswith("Point: ")
+    assert "floored-centroid" in latex.table_float(table)  # in the LaTeX footnote too
+    plain, _ = table_of(KNOWN)
+    assert not any("floored-centroid" in n for n in plain.notes)  # records without caveats: no note
