@@ -231,6 +231,9 @@ class BilevelTrainer:
         with torch.no_grad(), autocast(ctx.device, ctx.profile.amp):
             probs = torch.sigmoid(model(val["image"]).logits.float())
         model.train()
+        if not bool(torch.isfinite(probs).all()):  # a diverged detector: say so, not torch's BCE range error
+            raise FloatingPointError(f"the detector's predictions are not finite at epoch {epoch + 1} (theta's outer step); "
+                                     "the detector diverged: lower the learning rate")
         optimizer = ctx.optimizers["theta"]
         optimizer.zero_grad(set_to_none=True)
         loss = theta_objective(theta, probs, val["label"])

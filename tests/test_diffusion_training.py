@@ -256,3 +256,21 @@ def test_subset_keeps_the_top_share_by_learned_weight() -> None:
     with pytest.raises(ConfigError, match="subset_from"):
         Diffusion(subset=30)
     assert Diffusion(subset=20, subset_from="abc").epoch_plan(0, ctx).indices.tolist() == [1]  # 1 of 5
+
+
+def test_a_diverged_detector_stops_thetas_step_with_a_clear_error() -> None:
+    """NaN predictions (a detector that diverged) must not reach theta's objective, where torch
+    only says that BCE's input is out of range; the error names the cause and the fix."""
+    from detectors.base import DetectorOutput
+
+    class Diverged(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> DetectorOutput:
+            return DetectorOutput(torch.full_like(x[:, :1], float("nan")), [], None)
+
+    trainer = _diffusion_bilevel.BilevelTrainer(_diffusion_bilevel.Switches(), Schedule(0, 1))
+    batch = {"image": torch.zeros(2, 1, 8, 8), "label": torch.zeros(2, 1, 8, 8)}
+    trainer.val = SimpleNamespace(next=lambda ctx, epoch: batch)
+    ctx = SimpleNamespace(model=Diverged(), parts={"theta": Theta()}, device=torch.device("cpu"),
+                          profile=SimpleNamespace(amp=False), optimizers={"theta": None})
+    with pytest.raises(FloatingPointError, match="not finite at epoch 3.*lower the learning rate"):
+        trainer.theta_outer_step(ctx, epoch=2)
