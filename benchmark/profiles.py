@@ -20,6 +20,11 @@ from typing import Any
 from benchmark.errors import ConfigError, UnknownNameError
 
 
+# what a reduced profile shrinks and keeps over a method's published setting (epochs, width
+# and image counts are the profile's alone; the batch and crop size a method may also set)
+SCALE_FIELDS = ("batch_size", "crop_size")
+
+
 @dataclass(frozen=True)
 class Profile:
     name: str

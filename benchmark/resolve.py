@@ -10,7 +10,7 @@ from typing import Any
 
 from benchmark.cells import Cell, config_key, format_spec
 from benchmark.errors import ConfigError
-from benchmark.profiles import Profile
+from benchmark.profiles import SCALE_FIELDS, Profile
 from benchmark.registry import DATASETS, DETECTORS, METHODS
 from benchmark.seeding import seed_hash
 
@@ -69,10 +69,14 @@ def resolve(cell: Cell) -> ResolvedCell:
 
 
 def profiled(cell: Cell, method: Any) -> Profile:
-    """The profile's scale, the method's published setting on top, then what the scale
+    """The profile's scale, the method's published setting on top (a reduced profile keeps
+    its batch and crop size: they are scale, as epochs and width are), then what the scale
     forces over it (``forced``; ``lr_scale`` times the method's own learning rate), then
     the user's explicit overrides (an explicit ``lr`` is taken as written)."""
-    profile = cell.base_profile().with_overrides(method.paper_overrides())
+    base = cell.base_profile()
+    profile = base.with_overrides(method.paper_overrides())
+    if base.deviations:  # a reduced profile keeps its own scale over the method's batch and crop
+        profile = profile.with_overrides({name: getattr(base, name) for name in SCALE_FIELDS})
     profile = profile.with_overrides(dict(profile.forced))
     user = dict(cell.profile_overrides)
     scale = float(user.get("lr_scale", profile.lr_scale))

@@ -6,7 +6,7 @@ import pytest
 
 import methods  # noqa: F401  (registers the methods)
 from benchmark.cells import Cell
-from benchmark.profiles import PROFILES
+from benchmark.profiles import PROFILES, SCALE_FIELDS
 from benchmark.registry import METHODS
 from benchmark.resolve import resolve
 
@@ -21,6 +21,8 @@ def test_every_method_keeps_its_setting_except_what_the_profile_forces(profile: 
         own = {"lr": PROFILES[profile].lr, **method.paper_overrides()}
         for field, value in own.items():
             expected = forced.get(field, value)
+            if field in SCALE_FIELDS and PROFILES[profile].deviations:
+                expected = getattr(PROFILES[profile], field)  # a reduced profile's batch and crop are its scale
             if field == "lr":
                 expected = pytest.approx(expected * scale)  # the method's own rate, scaled
             assert getattr(resolved, field) == expected, f"{profile}/{name}: {field}"
@@ -62,3 +64,17 @@ def test_cpu_profile_forces_target_bearing_crops_on_the_plain_crop_methods() -> 
         assert METHODS.get(name)().paper_overrides()["pos_prob"] == 0.0  # their code: plain random crops
         assert resolve(Cell("DNANet", name, "SIRST", "centroid", 0, "cpu")).profile.pos_prob == 0.5
     assert resolve(Cell("DNANet", "point", "SIRST", "centroid", 0, "paper")).profile.pos_prob == 0.0
+
+
+@pytest.mark.parametrize("profile", ["cpu", "quick", "short", "smoke"])
+def test_a_reduced_profile_keeps_its_batch_and_crop_over_a_methods_published_ones(profile: str) -> None:
+    own = METHODS.get("diffusion")().paper_overrides()
+    assert (own["batch_size"], own["crop_size"]) == (16, 256)  # Diffuse to Detect's train.py
+    resolved = resolve(Cell("DNANet", "diffusion", "SIRST", "centroid", 0, profile)).profile
+    base = PROFILES[profile]
+    assert (resolved.batch_size, resolved.crop_size) == (base.batch_size, base.crop_size)
+    assert resolved.optimizer == "adamw" and resolved.augmentation == "pal"  # the method's own setting stays
+    paper = resolve(Cell("DNANet", "diffusion", "SIRST", "centroid", 0, "paper")).profile
+    assert (paper.batch_size, paper.crop_size) == (16, 256)
+    asked = resolve(Cell("DNANet", "diffusion", "SIRST", "centroid", 0, profile, profile_overrides=(("crop_size", 96),)))
+    assert asked.profile.crop_size == 96  # a user's explicit setting still wins
