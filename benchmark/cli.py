@@ -561,7 +561,7 @@ def _bench_gpu(args: argparse.Namespace) -> int:
     result = gpu.bench_gpu(run)
     flags = (("--tiny", args.tiny or None), ("--device", args.device), ("--data-root", args.data_root), ("--skip", args.skip))
     command = " ".join(["pointbench bench gpu"] + [f if v is True else f"{f} {v}" for f, v in flags if v is not None])
-    path = gpu.save(result, run, Path(args.doc) if args.doc else None, command, clean=strict)
+    path = gpu.save(result, run, Path(args.doc) if args.doc else None, command)
     _emit(args, result, lambda: gpu.doc_section(result, command) + f"\n(JSON: {path})")
     return 0
 

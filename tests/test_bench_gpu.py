@@ -42,6 +42,15 @@ def test_docs_section_replaces_the_previous_run_and_keeps_the_rest(tmp_path: Pat
     assert "within the 8-minute target" in text and "--skip detectors,packing" in text
 
 
+def test_saved_result_is_strict_json_with_null_for_a_missing_metric(tmp_path: Path) -> None:
+    result = _fake_result()
+    result["paper"]["rows"][0]["fa"] = float("nan")  # a cell that predicted nothing has no Fa to show
+    run = gpu.GpuRun(None, None, tmp_path, "cpu", gpu.TINY)
+    path = gpu.save(result, run, None, "pointbench bench gpu")
+    text = path.read_text(encoding="utf-8")
+    assert "NaN" not in text and json.loads(text)["paper"]["rows"][0]["fa"] is None
+
+
 def test_without_cuda_the_full_size_refuses_with_the_way_out(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     pytest.importorskip("torch")
     import torch

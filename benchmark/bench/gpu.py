@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from benchmark.jsonsafe import strict
+
 STAGES = ("detectors", "packing", "paper")
 PAPER_METHODS = ("full", "lesps", "pal", "mclc")
 # Diffuse to Detect, Table 2, DNANet trained and tested on SIRST (reference/published/
@@ -253,12 +255,11 @@ def write_doc_section(path: Path, section: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
-def save(result: dict[str, Any], run: GpuRun, doc: Path | None, command: str,
-         clean: Callable[[Any], Any] = lambda v: v) -> Path:
-    """The JSON beside the records (``clean``: the CLI's strict-JSON filter); the docs section where asked."""
+def save(result: dict[str, Any], run: GpuRun, doc: Path | None, command: str) -> Path:
+    """The JSON beside the records (strict: null, never NaN, as every record); the docs section where asked."""
     run.results.mkdir(parents=True, exist_ok=True)
     out = run.results / ("bench-gpu-tiny.json" if result["tiny"] else "bench-gpu.json")
-    out.write_text(json.dumps(clean(result), indent=1, default=str, allow_nan=False) + "\n", encoding="utf-8")
+    out.write_text(json.dumps(strict(result), indent=1, default=str, allow_nan=False) + "\n", encoding="utf-8")
     if doc is not None:
         write_doc_section(doc, doc_section(result, command))
     return out
