@@ -19,6 +19,7 @@ import numpy as np
 
 from benchmark import metrics as metriclib
 from benchmark.build import Built
+from benchmark.data.catalog import dataset_spec
 from benchmark.data.split import Split
 from benchmark.evidence import clear_pngs, save_cell_pngs, threshold_sweep
 from benchmark.pseudolabels import label_quality
@@ -96,7 +97,8 @@ def last_epoch_evidence(b: Built, passed: TestPass, plan: EvidencePlan = Evidenc
         clear_pngs(plan.folder)
     elif plan.folder is not None:
         out["predictions"] = save_cell_pngs(plan.folder, b.test.samples, passed.probs, b.train.samples, b.ctx.labels,
-                                            b.rc.cell.labels, epoch, plan.images)
+                                            b.rc.cell.labels, epoch, plan.images,
+                                            source_pixels=dataset_spec(b.rc.cell.dataset).embedded)
     return out
 
 

@@ -11,6 +11,11 @@ Record fields (all optional; a report falls back where one is missing):
 - ``sweep``: ``threshold_sweep`` at the last epoch (pooled over all test images);
 - ``predictions``: ``{"dir": "<key>.pngs", "test": [...], "train": [...]}``, the manifest
   entries ``save_prediction_pngs`` returns (one folder beside the record).
+
+Only what pointbench made is stored: the maps and labels of every cell, and the image and
+mask crops of the embedded synthetic set. A real dataset's pixels are never copied into the
+results (their licences; the data stays in the data root): the report reads those windows
+from ``--data-root`` (``reports/figures/source.py``).
 """
 
 from __future__ import annotations
@@ -106,12 +111,16 @@ def save_prediction_pngs(
     points: Sequence[np.ndarray],
     epoch: int,
     side: int = CROP,
+    source_pixels: bool = True,
 ) -> list[dict[str, Any]]:
     """Crops of image, ground truth and ``maps`` (test: probabilities; train: the method's
     pseudo-labels) as 8-bit PNGs in ``folder``, plus ``manifest.json``; returns its entries.
 
     ``kind`` is "test" or "train"; points are kept as crop coordinates in the manifest
-    (drawn as markers by the report, not burnt into pixels).
+    (drawn as markers by the report, not burnt into pixels). ``source_pixels=False``
+    (every dataset pointbench did not make): only the maps are written; the dataset's own
+    image and mask stay in the data root, and the report reads the window from there
+    (``"source": "data-root"`` in the entry).
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -120,15 +129,18 @@ def save_prediction_pngs(
         top, left, bottom, right = box = crop_box(image.shape, mask, pts, side)
         window = (slice(top, bottom), slice(left, right))
         stem = f"{kind}_{name}"
-        files = {"image": f"{stem}_image.png", "map": f"{stem}_map.png"}
-        _write_png(folder / files["image"], image[window])
+        files = {"map": f"{stem}_map.png"}
         _write_png(folder / files["map"], np.asarray(prob)[window])
-        if mask is not None:
+        if source_pixels:
+            files["image"] = f"{stem}_image.png"
+            _write_png(folder / files["image"], image[window])
+        if source_pixels and mask is not None:
             files["gt"] = f"{stem}_gt.png"
             _write_png(folder / files["gt"], binarize_mask(mask)[window])
         inside = [[int(r) - top, int(c) - left] for r, c in np.asarray(pts).reshape(-1, 2)
                   if top <= r < bottom and left <= c < right]
-        entries.append({"kind": kind, "name": str(name), "box": box, "points": inside, "epoch": int(epoch), "files": files})
+        entry = {"kind": kind, "name": str(name), "box": box, "points": inside, "epoch": int(epoch), "files": files}
+        entries.append(entry if source_pixels else {**entry, "source": "data-root"})
     manifest_path = folder / "manifest.json"
     old = json.loads(manifest_path.read_text()) if manifest_path.is_file() else []
     manifest = [e for e in old if e.get("kind") != kind] + entries
@@ -138,12 +150,13 @@ def save_prediction_pngs(
 
 def save_cell_pngs(
     folder: Path, test: Sequence[Any], probs: Sequence[np.ndarray], train: Sequence[Any], labels: Sequence[np.ndarray],
-    label_type: str, epoch: int, count: int = 4,
+    label_type: str, epoch: int, count: int = 4, source_pixels: bool = True,
 ) -> dict[str, Any]:
     """What the engine saves at a cell's last epoch: ``count`` fixed test images with their
     predictions and ``count`` fixed training images with the labels the method trained on
     (``Sample``s: ``name``, ``image``, ``mask``, ``points()``). Returns the record's
-    ``predictions`` entry. Replaces whatever an earlier run of the cell left there."""
+    ``predictions`` entry. Replaces whatever an earlier run of the cell left there.
+    ``source_pixels``: also the image and mask crops (the embedded dataset only)."""
     clear_pngs(folder)
     points_of = label_type if label_type != "full" else "centroid"  # full masks: show where the points would be
 
@@ -151,7 +164,8 @@ def save_cell_pngs(
         picks = fixed_images([s.mask for s in samples], count)
         return save_prediction_pngs(folder, kind, [samples[i].name for i in picks], [samples[i].image for i in picks],
                                     [maps[i] for i in picks], [samples[i].mask for i in picks],
-                                    [samples[i].points(points_of) for i in picks], epoch)
+                                    [samples[i].points(points_of) for i in picks], epoch,
+                                    source_pixels=source_pixels)
 
     entries = one("test", test, probs) + one("train", train, labels)
     return {"dir": Path(folder).name, "images": [f"{e['kind']}/{e['name']}" for e in entries]}

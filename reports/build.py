@@ -99,8 +99,10 @@ def _clear(out: Path) -> None:
 
 def write_report(records: Sequence[dict], out: Path, selection: str = "last",
                  results_root: Path | Sequence[Path] | None = None,
-                 pair: Sequence[str] | None = None, figures: bool = True, pdf: bool = True) -> Report:
-    """Tables, figures, index.md and (with a LaTeX engine) report.pdf under ``out``."""
+                 pair: Sequence[str] | None = None, figures: bool = True, pdf: bool = True,
+                 data_root: Path | None = None) -> Report:
+    """Tables, figures, index.md and (with a LaTeX engine) report.pdf under ``out``;
+    ``data_root``: where the qualitative grids read a real dataset's pixels (records keep none)."""
     out = Path(out)
     report = Report(out)
     _clear(out)
@@ -108,7 +110,7 @@ def write_report(records: Sequence[dict], out: Path, selection: str = "last",
         with report.stage("frames"):
             frames = Frames.of(records)
         gc.freeze()  # and the frames
-        _write(report, frames, selection, results_root, pair, figures, pdf)
+        _write(report, frames, selection, (results_root, data_root), pair, figures, pdf)
     return report
 
 
@@ -127,8 +129,9 @@ def frozen_heap() -> Iterator[None]:
         gc.unfreeze()
 
 
-def _write(report: Report, frames: Frames, selection: str, results_root, pair, figures: bool, pdf: bool) -> None:
-    """Tables, comparisons, figures, index.md and report.pdf from the frames."""
+def _write(report: Report, frames: Frames, selection: str, roots: tuple, pair, figures: bool, pdf: bool) -> None:
+    """Tables, comparisons, figures, index.md and report.pdf from the frames; ``roots``:
+    (the results folder(s) the records came from, the data root or None)."""
     from reports import document
 
     out = report.out
@@ -145,7 +148,7 @@ def _write(report: Report, frames: Frames, selection: str, results_root, pair, f
         from reports.figures.make import make_figures
 
         with report.stage("figures"):
-            report.figures = make_figures(frames, out / "figures", selection, results_root, report.comparison)
+            report.figures = make_figures(frames, out / "figures", selection, roots[0], report.comparison, roots[1])
     document.write_index(report)
     if pdf:
         with report.stage("report.pdf"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -20,6 +21,16 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
                              "point-supervised schemes of each detector x dataset)")
     parser.add_argument("--no-figures", action="store_true", help="with --out: tables only")
     parser.add_argument("--no-pdf", action="store_true", help="with --out: do not compile report.pdf")
+    parser.add_argument("--data-root", help="with --out: the datasets, from which the qualitative grids draw the "
+                                            "image and ground truth of real-data records (records keep no pixels of "
+                                            "a real dataset; default: $POINTBENCH_DATA, else those columns stay blank)")
+
+
+def report_data_root(args: argparse.Namespace) -> Path | None:
+    """The data root the qualitative grids read real images from: ``--data-root``, else
+    $POINTBENCH_DATA, else none (their image and ground-truth columns stay blank)."""
+    given = getattr(args, "data_root", None) or os.environ.get("POINTBENCH_DATA")
+    return Path(given).expanduser() if given else None
 
 
 def write_report_command(args: argparse.Namespace, records: list[dict]) -> int:
@@ -31,7 +42,8 @@ def write_report_command(args: argparse.Namespace, records: list[dict]) -> int:
         raise PointbenchError(f"--out {out} is a file; name a folder")
     roots = args.results if isinstance(args.results, list) else [args.results or "results"]
     report = write_report(records, out, selection=args.selection, results_root=[Path(r) for r in roots],
-                          pair=args.compare, figures=not args.no_figures, pdf=not args.no_pdf)
+                          pair=args.compare, figures=not args.no_figures, pdf=not args.no_pdf,
+                          data_root=report_data_root(args))
     if getattr(args, "json", False):
         print(json.dumps(as_json(report), indent=1))
     else:
@@ -77,6 +89,6 @@ def report_after_run(args: argparse.Namespace, store, records: list[dict], ran: 
     if not ran and (out / "index.md").is_file():
         print(f"report: {out / 'index.md'} (no cell ran, so it stands)", file=sys.stderr)
         return
-    report = write_report(records, out, results_root=[Path(store.root)])
+    report = write_report(records, out, results_root=[Path(store.root)], data_root=report_data_root(args))
     print(f"report: {out / 'index.md'} ({len(report.tables)} tables, {len(report.figures)} figures); "
           f"{report.pdf_message}", file=sys.stderr)

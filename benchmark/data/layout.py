@@ -99,15 +99,20 @@ def file_paths(folder: Path, sample_id: str) -> dict[str, Path]:
     return {kind: folder / rel for kind, rel in relative_paths(sample_id).items()}
 
 
+def read_grey_png(path: Path, mode: str = "L") -> np.ndarray:
+    """8-bit pixels of one PNG (16-bit or float grey scaled to 0..255 by its maximum)."""
+    with Image.open(path) as img:
+        img.load()
+        if img.mode in ("I", "I;16", "I;16B", "F"):  # 16-bit/float grey: scale to 8 bits
+            arr = np.asarray(img, dtype=np.float64)
+            top = arr.max() or 1.0
+            return np.clip(arr / top * 255.0, 0, 255).astype(np.uint8)
+        return np.asarray(img.convert(mode), dtype=np.uint8)
+
+
 def _read_png(path: Path, what: str, split_path: Path, mode: str = "L") -> np.ndarray:
     try:
-        with Image.open(path) as img:
-            img.load()
-            if img.mode in ("I", "I;16", "I;16B", "F"):  # 16-bit/float grey: scale to 8 bits
-                arr = np.asarray(img, dtype=np.float64)
-                top = arr.max() or 1.0
-                return np.clip(arr / top * 255.0, 0, 255).astype(np.uint8)
-            return np.asarray(img.convert(mode), dtype=np.uint8)
+        return read_grey_png(path, mode)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise DataError(
             f"cannot read {what} {str(path)!r}: {exc}. Re-save it as a PNG, or remove its id from {str(split_path)!r}"

@@ -15,6 +15,7 @@ from reports.figures.curves import curves_figure
 from reports.figures.pdfa import pdfa_figure
 from reports.figures.published import published_figure
 from reports.figures.qualitative import qualitative_figure
+from reports.figures.source import WindowSource
 from reports.figures.seeds import seeds_figure
 from reports.figures.style import apply_style
 from reports.frames import Frames, done
@@ -69,7 +70,8 @@ def _manifest(roots: list[Path], suite: str, key: str) -> tuple[Path, list[dict]
     return None
 
 
-def _qualitative(frames: Frames, folder: Path, selection: str, roots: list[Path]) -> list[tuple[str, Path]]:
+def _qualitative(frames: Frames, folder: Path, selection: str, roots: list[Path],
+                 data_root: Path | None = None) -> list[tuple[str, Path]]:
     rows = done(frames.tidy, selection, "all").sort_values(["suite", "dataset", "detector", "seed"], kind="stable")
     first = rows.drop_duplicates(["suite", "dataset", "detector", "method_spec"])  # each scheme's lowest seed
     blocks: dict[tuple, dict[str, str]] = {}
@@ -82,7 +84,8 @@ def _qualitative(frames: Frames, folder: Path, selection: str, roots: list[Path]
         if not manifests:
             continue
         title = f"{detector}, {dataset} (suite {suite})"
-        paths = qualitative_figure(manifests, folder, _slug("qualitative", suite, dataset, detector), title)
+        paths = qualitative_figure(manifests, folder, _slug("qualitative", suite, dataset, detector), title,
+                                   WindowSource(data_root, dataset))
         if paths:
             out.append((f"Qualitative grid, {title}", paths[0]))
         if len(out) >= MAX_QUALITATIVE:
@@ -91,8 +94,9 @@ def _qualitative(frames: Frames, folder: Path, selection: str, roots: list[Path]
 
 
 def make_figures(frames: Frames, folder: Path, selection: str, results_root: Path | Sequence[Path] | None,
-                 comparison: pd.DataFrame) -> list[tuple[str, Path]]:
-    """``results_root``: the results folder(s) the records came from (their PNGs lie there)."""
+                 comparison: pd.DataFrame, data_root: Path | None = None) -> list[tuple[str, Path]]:
+    """``results_root``: the results folder(s) the records came from (their PNGs lie there);
+    ``data_root``: the datasets, for the qualitative grids' image and ground-truth columns."""
     roots = [] if results_root is None else [Path(results_root)] if isinstance(results_root, (str, Path)) else [
         Path(r) for r in results_root]
     apply_style()
@@ -102,7 +106,7 @@ def make_figures(frames: Frames, folder: Path, selection: str, results_root: Pat
         for suite in sorted(set(tidy["suite"].dropna())):
             out += _per_suite(frames, folder, selection, suite)
         out += _ablations(frames, folder, selection)
-        out += _qualitative(frames, folder, selection, roots)
+        out += _qualitative(frames, folder, selection, roots, data_root)
     if not comparison.empty:
         out.append(("Ours against the published numbers", published_figure(comparison, folder, "published-comparison")[0]))
     return out

@@ -20,6 +20,7 @@ import numpy as np
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 
+from reports.figures.source import WindowSource
 from reports.figures.style import save, wrap
 from reports.naming import scheme_name, scheme_sort_key
 
@@ -29,6 +30,8 @@ PIXELS = 96  # side of a mosaic cell (the engine's crops are 96 px)
 GAP = 3  # white pixels between cells
 COLORMAP = "magma"
 COLOURBAR_LABEL = "map value: probability (test rows), label (train rows)"
+NOT_STORED = ("Image and ground truth are blank: records keep no pixels of a real dataset; "
+              "pass --data-root to draw them from the data")
 
 
 def _read(folder: Path, name: str) -> np.ndarray:
@@ -76,18 +79,38 @@ def _tables() -> tuple[np.ndarray, np.ndarray]:
     return np.repeat(ramp[:, None], 3, axis=1), matplotlib.colormaps[COLORMAP](ramp)[:, :3]
 
 
-def _row_cells(specs: list[str], by_spec: dict, image_name: str, tables) -> tuple[list[np.ndarray], np.ndarray]:
+def _source_pixels(folder: Path, entry: dict, source: WindowSource | None) -> tuple[np.ndarray | None, ...]:
+    """Image and ground-truth crops: stored beside the record (the embedded set), else read
+    from the data root (real datasets), else (None, None)."""
+    files = entry["files"]
+    if "image" in files:
+        return _read(folder, files["image"]), _read(folder, files["gt"]) if "gt" in files else None
+    return source.window(entry) if source is not None else (None, None)
+
+
+def _row_cells(specs: list[str], by_spec: dict, image_name: str, tables,
+               source: WindowSource | None = None) -> tuple[list[np.ndarray], np.ndarray]:
     """The RGB cells of one image row and its points in mosaic-cell pixels."""
     gray, colour = tables
     folder, entry = by_spec[specs[0]][image_name]
-    image, scale, (top, left) = _fit(_read(folder, entry["files"]["image"]))
-    gt = _fit(_read(folder, entry["files"]["gt"]))[0] if "gt" in entry["files"] else np.full_like(image, -1)
+    image_px, gt_px = _source_pixels(folder, entry, source)
+    image, scale, (top, left) = _fit(image_px if image_px is not None else _read(folder, entry["files"]["map"]))
+    blank = np.full_like(image, -1)
+    if image_px is None:
+        image = blank  # not stored and no data root: the column stays white (the title says why)
+    gt = _fit(gt_px)[0] if gt_px is not None else blank
     cells = [_rgb(image, gray), _rgb(gt, gray), _rgb(image, gray, alpha=0.6)]
     for spec in specs:
         spec_folder, spec_entry = by_spec[spec][image_name]
         cells.append(_rgb(_fit(_read(spec_folder, spec_entry["files"]["map"]))[0], colour))
     points = np.asarray(entry["points"], float).reshape(-1, 2) * scale + [top, left]
     return cells, points
+
+
+def _blank_sources(blocks: list, first_spec: str, source: WindowSource | None) -> bool:
+    """Whether some row's image column had no pixels (not stored, and not in the data root)."""
+    stored = all("image" in by_spec[first_spec][n][1]["files"] for _, names, by_spec in blocks for n in names)
+    return not stored and (source is None or bool(source.missing))
 
 
 def mosaic(rows: list[list[np.ndarray]]) -> np.ndarray:
@@ -100,13 +123,13 @@ def mosaic(rows: list[list[np.ndarray]]) -> np.ndarray:
     return out
 
 
-def _compose(specs: list[str], blocks: list) -> tuple[np.ndarray, list[str], np.ndarray]:
+def _compose(specs: list[str], blocks: list, source: WindowSource | None) -> tuple[np.ndarray, list[str], np.ndarray]:
     """The mosaic, a label per row and every point marker in mosaic pixels (x, y)."""
     tables = _tables()
     rows, labels, marks = [], [], []
     for kind, names, by_spec in blocks:
         for image_name in names:
-            cells, points = _row_cells(specs, by_spec, image_name, tables)
+            cells, points = _row_cells(specs, by_spec, image_name, tables, source)
             step = PIXELS + GAP
             marks += [(2 * step + c, len(rows) * step + r) for r, c in points]
             rows.append(cells)
@@ -115,18 +138,21 @@ def _compose(specs: list[str], blocks: list) -> tuple[np.ndarray, list[str], np.
 
 
 def qualitative_figure(manifests: dict[str, tuple[Path, list[dict]]], folder: Path, name: str,
-                       title: str) -> list[Path] | None:
-    """``manifests``: method_spec -> (PNG folder, manifest entries) of one record each."""
+                       title: str, source: WindowSource | None = None) -> list[Path] | None:
+    """``manifests``: method_spec -> (PNG folder, manifest entries) of one record each;
+    ``source``: where a real dataset's image and ground truth are read (its data root)."""
     specs = sorted(manifests, key=scheme_sort_key)
     blocks = [(kind, *_entries({s: manifests[s] for s in specs}, kind)) for kind in ("test", "train")]
     blocks = [b for b in blocks if b[1]]
     if not blocks:
         return None
-    image, row_labels, marks = _compose(specs, blocks)
+    image, row_labels, marks = _compose(specs, blocks, source)
     n_rows, n_cols = len(row_labels), len(FIXED) + len(specs)
     headers = [textwrap.fill(h, 16) for h in FIXED + [scheme_name(s) for s in specs]]
-    lines = wrap(f"{title}: test rows show predictions, train rows the labels each scheme trained on at the last epoch",
-                 CELL * n_cols - 0.3)
+    caption = f"{title}: test rows show predictions, train rows the labels each scheme trained on at the last epoch"
+    if _blank_sources(blocks, specs[0], source):
+        caption += f". {NOT_STORED}"
+    lines = wrap(caption, CELL * n_cols - 0.3)
     top = 0.25 + 0.15 * len(lines) + 0.12 * max(h.count("\n") + 1 for h in headers)
     width, bottom = CELL * n_cols + 0.5, 0.75  # room for the colour bar and its label
     height = CELL * n_rows + top + bottom
