@@ -19,6 +19,9 @@ SURROGATE_STEPS, SURROGATE_DT = 3, 0.15
 ENTROPY_WINDOW = 7
 SOURCE_SHARE = 0.005  # the brightest 0.5% of pixels are the sources
 EDGE_PENALTY = 0.15
+# the largest diffusivity exponent that keeps three explicit steps finite in float32: each
+# step grows |u| by at most 1 + 8 dt D0 e^k (D0 <= 4.16), and (1 + 2.6e12)^3 < 3.4e38
+MAX_EXPONENT = 27.0
 
 _SOBEL_X = ((1.0, 0.0, -1.0), (2.0, 0.0, -2.0), (1.0, 0.0, -1.0))
 _LAPLACE = ((0.0, 1.0, 0.0), (1.0, -4.0, 1.0), (0.0, 1.0, 0.0))
@@ -56,7 +59,12 @@ def surrogate(probs: torch.Tensor, physics: tuple[torch.Tensor, ...]) -> torch.T
     with torch.no_grad():  # the public code normalizes by statistics that carry no gradient
         mu = complexity.mean(dim=(1, 2, 3), keepdim=True)
         sd = complexity.std(dim=(1, 2, 3), keepdim=True).clamp_min(1e-4)
-    coef = (d0 * torch.exp(-beta * (complexity - mu) / sd)).clamp(min=1e-4)
+    # deviation: the exponent is capped at MAX_EXPONENT. The public code's exp overflows where
+    # a crop's map is near constant (a target-free crop: sd at its floor, a corner pixel at
+    # z = -8.3, exp(6 x 8.3) ~ 4e21) and its three explicit steps then reach inf and NaN,
+    # which poisoned the meta-classifier's features at epoch 5 of diffusion-sirst (session 6)
+    exponent = (-beta * (complexity - mu) / sd).clamp(max=MAX_EXPONENT)
+    coef = (d0 * torch.exp(exponent)).clamp(min=1e-4)
     u = p
     for _ in range(SURROGATE_STEPS):
         u = u + SURROGATE_DT * coef * F.conv2d(u, _kernel(_LAPLACE, p), padding=1)
