@@ -23,6 +23,8 @@ def test_every_method_keeps_its_setting_except_what_the_profile_forces(profile: 
             expected = forced.get(field, value)
             if field in SCALE_FIELDS and PROFILES[profile].deviations:
                 expected = getattr(PROFILES[profile], field)  # a reduced profile's batch and crop are its scale
+            if field == "scheduler" and value == "constant" and scale > 1:
+                expected = PROFILES[profile].scheduler  # a raised constant rate settles at the profile's step
             if field == "lr":
                 expected = pytest.approx(expected * scale)  # the method's own rate, scaled
             assert getattr(resolved, field) == expected, f"{profile}/{name}: {field}"
@@ -78,3 +80,19 @@ def test_a_reduced_profile_keeps_its_batch_and_crop_over_a_methods_published_one
     assert (paper.batch_size, paper.crop_size) == (16, 256)
     asked = resolve(Cell("DNANet", "diffusion", "SIRST", "centroid", 0, profile, profile_overrides=(("crop_size", 96),)))
     assert asked.profile.crop_size == 96  # a user's explicit setting still wins
+
+
+@pytest.mark.parametrize("name", ["pal", "diffusion"])
+def test_a_constant_rate_that_a_profile_raises_takes_the_profiles_step(name: str) -> None:
+    assert METHODS.get(name)().paper_overrides()["scheduler"] == "constant"  # their code: no schedule
+    labels = METHODS.get(name)().label_types[0]
+    for profile in ("cpu", "quick"):
+        assert PROFILES[profile].lr_scale > 1
+        resolved = resolve(Cell("DNANet", name, "SIRST", labels, 0, profile)).profile
+        assert (resolved.scheduler, resolved.milestones) == ("multistep", PROFILES[profile].milestones)
+        assert any("constant rate" in line for line in PROFILES[profile].deviations)  # and the records say so
+    for profile in ("paper", "short", "smoke"):  # no raised rate: their own constant schedule
+        assert PROFILES[profile].lr_scale == 1.0
+        assert resolve(Cell("DNANet", name, "SIRST", labels, 0, profile)).profile.scheduler == "constant"
+    unscaled = resolve(Cell("DNANet", name, "SIRST", labels, 0, "cpu", profile_overrides=(("scheduler", "constant"),)))
+    assert unscaled.profile.scheduler == "constant"  # a user's explicit setting still wins
