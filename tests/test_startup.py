@@ -112,7 +112,8 @@ def test_verbose_after_the_subcommand_and_only_used_options() -> None:
     assert parser.parse_args(["list", "methods", "-v"]).verbose is True
     assert parser.parse_args(["-v", "status"]).verbose is True
     assert parser.parse_args(["report"]).verbose is False
-    for argv in (["report", "--data-root", "x"], ["report", "--cache-dir", "x"], ["status", "--executor", "ray"],
+    assert parser.parse_args(["report", "--data-root", "x"]).data_root == "x"  # the qualitative grids' real images
+    for argv in (["report", "--cache-dir", "x"], ["status", "--executor", "ray"],
                  ["labels", "--method", "point", "--dataset", "SIRST", "--results", "x"]):
         with pytest.raises(SystemExit):
             parser.parse_args(argv)
