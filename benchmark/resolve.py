@@ -71,8 +71,9 @@ def resolve(cell: Cell) -> ResolvedCell:
 def profiled(cell: Cell, method: Any) -> Profile:
     """The profile's scale, the method's published setting on top (a reduced profile keeps
     its batch and crop size, and its schedule over a constant rate it raises:
-    ``kept_by_reduced_profile``), then what the scale forces over it (``forced``; ``lr_scale`` times the method's own learning rate), then
-    the user's explicit overrides (an explicit ``lr`` is taken as written)."""
+    ``kept_by_reduced_profile``), then what the scale forces over it (``forced``;
+    ``lr_scale`` times the method's own learning rate), then the user's explicit overrides
+    (an explicit ``lr`` is taken as written)."""
     base = cell.base_profile()
     profile = base.with_overrides(method.paper_overrides())
     if base.deviations:

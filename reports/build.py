@@ -110,7 +110,7 @@ def write_report(records: Sequence[dict], out: Path, selection: str = "last",
         with report.stage("frames"):
             frames = Frames.of(records)
         gc.freeze()  # and the frames
-        _write(report, frames, selection, (results_root, data_root), pair, figures, pdf)
+        _write(report, frames, selection, results_root, pair, figures, pdf, data_root)
     return report
 
 
@@ -129,9 +129,9 @@ def frozen_heap() -> Iterator[None]:
         gc.unfreeze()
 
 
-def _write(report: Report, frames: Frames, selection: str, roots: tuple, pair, figures: bool, pdf: bool) -> None:
-    """Tables, comparisons, figures, index.md and report.pdf from the frames; ``roots``:
-    (the results folder(s) the records came from, the data root or None)."""
+def _write(report: Report, frames: Frames, selection: str, results_root, pair, figures: bool, pdf: bool,
+           data_root: Path | None) -> None:
+    """Tables, comparisons, figures, index.md and report.pdf from the frames."""
     from reports import document
 
     out = report.out
@@ -148,7 +148,8 @@ def _write(report: Report, frames: Frames, selection: str, roots: tuple, pair, f
         from reports.figures.make import make_figures
 
         with report.stage("figures"):
-            report.figures = make_figures(frames, out / "figures", selection, roots[0], report.comparison, roots[1])
+            report.figures = make_figures(frames, out / "figures", selection, results_root, report.comparison,
+                                          data_root)
     document.write_index(report)
     if pdf:
         with report.stage("report.pdf"):

@@ -1,6 +1,7 @@
 """The differentiable surrogate stays finite where the public code's overflows: a
-target-free crop whose probability map is near constant (z-scored complexity with a
-floored spread) drove exp(-beta z) to ~1e22 and three explicit heat steps to NaN."""
+target-free crop whose probability map is near constant (its complexity's spread tiny,
+so a corner pixel's z is large) drove exp(-beta z) to ~1e22 and three explicit heat steps
+to NaN."""
 
 from __future__ import annotations
 

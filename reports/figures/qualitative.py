@@ -89,8 +89,9 @@ def _source_pixels(folder: Path, entry: dict, source: WindowSource | None) -> tu
 
 
 def _row_cells(specs: list[str], by_spec: dict, image_name: str, tables,
-               source: WindowSource | None = None) -> tuple[list[np.ndarray], np.ndarray]:
-    """The RGB cells of one image row and its points in mosaic-cell pixels."""
+               source: WindowSource | None = None) -> tuple[list[np.ndarray], np.ndarray, bool]:
+    """The RGB cells of one image row, its points in mosaic-cell pixels, and whether its
+    image column is blank (no pixels stored or found in the data root)."""
     gray, colour = tables
     folder, entry = by_spec[specs[0]][image_name]
     image_px, gt_px = _source_pixels(folder, entry, source)
@@ -104,13 +105,7 @@ def _row_cells(specs: list[str], by_spec: dict, image_name: str, tables,
         spec_folder, spec_entry = by_spec[spec][image_name]
         cells.append(_rgb(_fit(_read(spec_folder, spec_entry["files"]["map"]))[0], colour))
     points = np.asarray(entry["points"], float).reshape(-1, 2) * scale + [top, left]
-    return cells, points
-
-
-def _blank_sources(blocks: list, first_spec: str, source: WindowSource | None) -> bool:
-    """Whether some row's image column had no pixels (not stored, and not in the data root)."""
-    stored = all("image" in by_spec[first_spec][n][1]["files"] for _, names, by_spec in blocks for n in names)
-    return not stored and (source is None or bool(source.missing))
+    return cells, points, image_px is None
 
 
 def mosaic(rows: list[list[np.ndarray]]) -> np.ndarray:
@@ -123,18 +118,21 @@ def mosaic(rows: list[list[np.ndarray]]) -> np.ndarray:
     return out
 
 
-def _compose(specs: list[str], blocks: list, source: WindowSource | None) -> tuple[np.ndarray, list[str], np.ndarray]:
-    """The mosaic, a label per row and every point marker in mosaic pixels (x, y)."""
+def _compose(specs: list[str], blocks: list,
+             source: WindowSource | None) -> tuple[np.ndarray, list[str], np.ndarray, bool]:
+    """The mosaic, a label per row, every point marker in mosaic pixels (x, y), and whether
+    some row's image column is blank."""
     tables = _tables()
-    rows, labels, marks = [], [], []
+    rows, labels, marks, blank = [], [], [], False
     for kind, names, by_spec in blocks:
         for image_name in names:
-            cells, points = _row_cells(specs, by_spec, image_name, tables, source)
+            cells, points, row_blank = _row_cells(specs, by_spec, image_name, tables, source)
+            blank = blank or row_blank
             step = PIXELS + GAP
             marks += [(2 * step + c, len(rows) * step + r) for r, c in points]
             rows.append(cells)
             labels.append(f"{kind}\n{image_name}")
-    return mosaic(rows), labels, np.asarray(marks, float).reshape(-1, 2)
+    return mosaic(rows), labels, np.asarray(marks, float).reshape(-1, 2), blank
 
 
 def qualitative_figure(manifests: dict[str, tuple[Path, list[dict]]], folder: Path, name: str,
@@ -146,11 +144,11 @@ def qualitative_figure(manifests: dict[str, tuple[Path, list[dict]]], folder: Pa
     blocks = [b for b in blocks if b[1]]
     if not blocks:
         return None
-    image, row_labels, marks = _compose(specs, blocks, source)
+    image, row_labels, marks, blank = _compose(specs, blocks, source)
     n_rows, n_cols = len(row_labels), len(FIXED) + len(specs)
     headers = [textwrap.fill(h, 16) for h in FIXED + [scheme_name(s) for s in specs]]
     caption = f"{title}: test rows show predictions, train rows the labels each scheme trained on at the last epoch"
-    if _blank_sources(blocks, specs[0], source):
+    if blank:
         caption += f". {NOT_STORED}"
     lines = wrap(caption, CELL * n_cols - 0.3)
     top = 0.25 + 0.15 * len(lines) + 0.12 * max(h.count("\n") + 1 for h in headers)

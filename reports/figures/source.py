@@ -9,7 +9,7 @@ qualitative grid over such records draws their image and ground-truth columns fr
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +25,6 @@ class WindowSource:
 
     data_root: Path | None
     dataset: str
-    missing: list[str] = field(default_factory=list)  # names whose image was not found
 
     def _folders(self) -> list[Path]:
         from benchmark.data.catalog import dataset_spec
@@ -48,6 +47,5 @@ class WindowSource:
                 image = read_grey_png(paths["image"])[window]
                 mask = binarize_mask(read_grey_png(paths["mask"]))[window] if paths["mask"].is_file() else None
                 return image, None if mask is None else mask.astype(np.uint8) * 255
-        self.missing.append(entry["name"])
         return None, None
 
